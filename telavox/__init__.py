@@ -1,0 +1,3 @@
+"""Telavox: a telephony platform in one Twisted process."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,158 @@
+"""Every contract between components of the platform.
+
+Components meet only through these interfaces: a component receives the
+providers it needs through its constructor (see :mod:`telavox.assembly`) and
+never imports another component's package.  Values that cross are frozen
+records from :mod:`telavox.records` or values of the core packages.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+# --- every component ----------------------------------------------------------
+
+
+class IBaseApplication(Interface):
+    """A component of the platform, hosted as a Twisted service.
+
+    Providers are also ``twisted.application.service.IService``.
+    """
+
+    name = Attribute("The component's unique name (str), e.g. 'sipproxy' or 'sip1'.")
+
+    def health():
+        """Return a :class:`telavox.records.Health`, computed cheaply and
+        synchronously."""
+
+    def stats():
+        """Return a flat mapping of counter/gauge name (str) to number,
+        synchronously and cheaply (no I/O)."""
+
+    def reconfigure(section):
+        """Apply a new configuration section of this component live.
+
+        ``section`` is the component's config record (the same type it was
+        built with).  Returns a Deferred that fires with None once the new
+        section is in force, or fails with
+        :class:`telavox.records.ReconfigureError` (naming the keys that need a
+        restart) leaving the old section in force.
+        """
+
+
+# --- platform-wide services -----------------------------------------------------
+
+
+class ISubscription(Interface):
+    """A subscriber's handle on the event bus."""
+
+    delivered = Attribute("Number of events handed to the callback (int).")
+    dropped = Attribute("Number of events dropped because the queue was full (int).")
+    queued = Attribute("Number of events waiting for delivery (int).")
+
+    def cancel():
+        """Stop delivery; queued events are discarded.  Idempotent."""
+
+
+class IEventBus(Interface):
+    """In-process publish/subscribe of frozen :class:`telavox.records.Event`.
+
+    Delivery is asynchronous (never inside ``publish``), in publish order per
+    subscriber, so events of one call arrive in the order they were
+    published.  Each subscriber has a bounded queue: when it is full, new
+    events for that subscriber are dropped and counted, and the publisher is
+    never blocked or slowed by a slow subscriber.
+    """
+
+    def publish(event):
+        """Queue ``event`` for every matching subscriber; returns None at once."""
+
+    def subscribe(callback, topics=None, max_queue=1000):
+        """Call ``callback(event)`` for each published event whose ``topic``
+        is in ``topics`` (every topic when None).  Returns an
+        :class:`ISubscription`.  Exceptions raised by the callback are logged
+        and do not stop delivery."""
+
+    def stats():
+        """Counters: published, delivered, dropped, subscribers (mapping)."""
+
+
+class IStore(Interface):
+    """The platform's persistent data.  Every method returns a Deferred.
+
+    The embedded default keeps it in SQLite under the data directory; the
+    interface is written so that a PostgreSQL provider can stand in.
+    Methods never block the reactor.
+    """
+
+    def open():
+        """Create or migrate the schema.  Fires with None."""
+
+    def close():
+        """Finish pending writes and release the database.  Fires with None."""
+
+    # users
+    def sync_users(users):
+        """Make the stored users exactly ``users`` (a sequence of
+        UserRecord), in one transaction.  Fires with None."""
+
+    def get_user(extension):
+        """Fires with the UserRecord of ``extension`` or None."""
+
+    def list_users():
+        """Fires with a list of every UserRecord, ordered by extension."""
+
+    # location bindings
+    def save_bindings(upserts, removals):
+        """In one transaction, insert or replace each BindingRecord of
+        ``upserts`` (keyed by aor + contact) and delete each ``(aor, contact)``
+        of ``removals``.  Fires with None."""
+
+    def load_bindings():
+        """Fires with a list of every stored BindingRecord."""
+
+    # call detail records
+    def add_cdrs(cdrs):
+        """Append CdrRecords in one transaction.  Fires with None."""
+
+    def list_cdrs(since=None, limit=100):
+        """Fires with up to ``limit`` CdrRecords whose end_time >= ``since``
+        (every one when None), newest first."""
+
+    # key/value data for scripts (AGI DATABASE families)
+    def kv_get(family, key):
+        """Fires with the str value or None."""
+
+    def kv_put(family, key, value):
+        """Set a str value.  Fires with None."""
+
+    def kv_delete(family, key):
+        """Fires with True when a value was deleted, False when none existed."""
+
+    def kv_keys(family, prefix=""):
+        """Fires with the sorted keys of ``family`` starting with ``prefix``."""
+
+    # voicemail metadata
+    def add_voicemail(record):
+        """Store a VoicemailRecord (its id is ignored).  Fires with the new id."""
+
+    def list_voicemail(box, folder=None):
+        """Fires with the box's VoicemailRecords, oldest first, optionally of
+        one folder."""
+
+    def update_voicemail(message_id, folder=None, read=None):
+        """Move and/or mark a message.  Fires with True if it existed."""
+
+    def delete_voicemail(message_id):
+        """Fires with the deleted VoicemailRecord, or None."""
+
+    # configuration versions
+    def add_config_version(text, source):
+        """Store a configuration text unless it equals the newest version.
+        Fires with the ConfigVersion now newest."""
+
+    def get_config_version(version):
+        """Fires with the ConfigVersion numbered ``version`` or None."""
+
+    def list_config_versions(limit=20):
+        """Fires with up to ``limit`` ConfigVersions, newest first."""

@@ -1,0 +1,308 @@
+"""Bytes to messages: :func:`parse_message` for one datagram or framed
+message, and :class:`StreamFramer` for TCP/TLS byte streams (RFC 3261 §7.5,
+§18.3, RFC 5626 §3.5.1 keep-alives).
+
+The parser is total: any input gives a message or raises
+:class:`~telavox.sip.errors.ParseError`, never another exception.  A
+``ParseError`` carries the status to answer with (400, 505, 413 …), a reason
+phrase naming what is wrong, and what could be read of the message so the
+caller can build that answer when it is a request with a usable Via.
+
+It checks what every message must have to be handled at all (start line,
+Via, From, To, Call-ID, CSeq matching the method, a sane Content-Length) and
+leaves the rest (URIs, name-addrs, other fields) to be parsed lazily by whoever
+reads them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from telavox.sip.errors import ParseError
+from telavox.sip.hdrtypes import HeaderError
+from telavox.sip.headers import Headers, header_key
+from telavox.sip.message import Message, Request, Response
+
+__all__ = ["DEFAULT_MAX_MESSAGE", "KeepAlive", "StreamFramer", "parse_message"]
+
+DEFAULT_MAX_MESSAGE = 65536
+"""Default limit on a message's size (header section plus body), in bytes."""
+
+_MANDATORY = (("via", "Via"), ("from", "From"), ("to", "To"), ("call-id", "Call-ID"),
+              ("cseq", "CSeq"))  # fmt: skip
+
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+
+
+def _token(text: str) -> bool:
+    return _TOKEN_RE.match(text) is not None
+
+
+def parse_message(data: bytes) -> Request | Response:
+    """Parse one complete message (a datagram, or a frame from :class:`StreamFramer`).
+
+    Leading CRLFs are ignored (§7.5).  Without Content-Length (allowed on
+    UDP) the body is the rest of the data; with one, the body is cut to it,
+    and a Content-Length larger than what is there is an error.
+    """
+    start = 0
+    while data.startswith(b"\r\n", start):
+        start += 2
+    end = data.find(b"\r\n\r\n", start)
+    if end >= 0:
+        head_bytes = data[start:end]
+        body = data[end + 4 :]
+    else:
+        end = data.find(b"\n\n", start)
+        if end >= 0:
+            head_bytes = data[start:end]
+            body = data[end + 2 :]
+        else:
+            head_bytes = data[start:]
+            body = b""
+    if not head_bytes:
+        raise ParseError("Empty message")
+    bad_utf8 = False
+    try:
+        head = head_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        head = head_bytes.decode("latin-1")
+        bad_utf8 = True
+    lines = head.split("\r\n")
+    if "\n" in head and head.count("\n") != len(lines) - 1:
+        lines = head.replace("\r\n", "\n").split("\n")
+    msg = _start_line(lines[0])
+    problem = _read_headers(lines, msg.headers)
+    if bad_utf8 and problem is None:
+        problem = "Header section is not valid UTF-8"
+    if problem is None and "\x00" in head:
+        problem = "NUL byte in header section"
+    if problem is None:
+        problem = _check_mandatory(msg)
+    if problem is None:
+        problem, body = _check_length(msg, body)
+    msg.body = body
+    if problem is not None:
+        raise ParseError(problem, 400, msg)
+    return msg
+
+
+def _start_line(line: str) -> Request | Response:
+    if line.startswith("SIP/"):
+        parts = line.split(" ", 2)
+        if len(parts) < 2:
+            raise ParseError("Malformed status line")
+        version, code = parts[0], parts[1]
+        reason = parts[2] if len(parts) == 3 else ""
+        if version.upper() != "SIP/2.0":
+            raise ParseError(f"Unsupported version {version[:16]}")
+        if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] not in "123456":
+            raise ParseError("Malformed status code")
+        return Response(int(code), reason, Headers(), b"", version)
+    parts = line.split(" ")
+    if len(parts) != 3:
+        parts = line.split()
+        if len(parts) != 3:
+            raise ParseError("Malformed request line")
+    method, uri, version = parts
+    if not _token(method):
+        raise ParseError("Malformed method")
+    if ":" not in uri:
+        raise ParseError("Malformed Request-URI", 400, Request(method, uri, Headers()))
+    req = Request(method, uri, Headers(), b"", version)
+    if version.upper() != "SIP/2.0":
+        # keep reading the headers so that a 505 can be answered
+        req.version = version
+    return req
+
+
+# header names as written -> (key, wire name), for names already validated
+_NAMES: dict[str, tuple[str, str]] = {}
+_NAMES_LIMIT = 4096
+
+
+def _read_headers(lines: list[str], headers: Headers) -> str | None:
+    """Fill ``headers``; returns a problem description or None."""
+    items = headers.entries()
+    problem: str | None = None
+    for line in lines[1:]:
+        if not line:
+            continue
+        first = line[0]
+        if first == " " or first == "\t":
+            if not items:
+                return "Folded line before the first header"
+            key, name, value = items[-1]
+            items[-1] = (key, name, f"{value} {line.strip()}".strip())
+            continue
+        name, sep, value = line.partition(":")
+        known = _NAMES.get(name)
+        if known is None:
+            if not sep:
+                problem = problem or f"Malformed header line {line[:40]!r}"
+                continue
+            stripped = name.rstrip(" \t")
+            if not _token(stripped):
+                problem = problem or f"Malformed header name {name[:40]!r}"
+                continue
+            known = header_key(stripped)
+            if len(_NAMES) < _NAMES_LIMIT:
+                _NAMES[name] = known
+        items.append((known[0], known[1], value.strip()))
+    return problem
+
+
+def _check_mandatory(msg: Request | Response) -> str | None:
+    headers = msg.headers
+    present = {k for k, _, _ in headers.entries()}
+    for key, name in _MANDATORY:
+        if key not in present:
+            return f"Missing {name} header"
+    try:
+        msg.top_via  # noqa: B018
+    except HeaderError as e:
+        return f"Malformed Via header: {e}"
+    try:
+        cseq = msg.cseq
+    except HeaderError as e:
+        return f"Malformed CSeq header: {e}"
+    if isinstance(msg, Request):
+        if cseq.method != msg.method:
+            return "CSeq method does not match the request method"
+        if msg.version.upper() != "SIP/2.0":
+            return None  # answered 505 by the caller (see check_version)
+    return None
+
+
+def _check_length(msg: Message, body: bytes) -> tuple[str | None, bytes]:
+    values = msg.headers.get_all("Content-Length")
+    if not values:
+        return None, body
+    if len(set(values)) > 1:
+        return "Conflicting Content-Length headers", body
+    text = values[0]
+    if not text.isdigit() or not text.isascii() or len(text) > 10:
+        return "Malformed Content-Length", b""
+    length = int(text)
+    if length > len(body):
+        return "Content-Length larger than the message body", body
+    return None, body[:length]
+
+
+class KeepAlive:
+    """A RFC 5626 keep-alive seen on a stream: ``ping`` (CRLFCRLF, to be
+    answered with a CRLF pong) or a pong (a lone CRLF)."""
+
+    __slots__ = ("ping",)
+
+    def __init__(self, ping: bool) -> None:
+        self.ping = ping
+
+    def __repr__(self) -> str:
+        return f"KeepAlive(ping={self.ping})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KeepAlive) and other.ping == self.ping
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_CONTENT_LENGTH = re.compile(rb"\n(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
+
+
+class StreamFramer:
+    """Cuts a TCP/TLS byte stream into messages by Content-Length (§18.3).
+
+    :meth:`feed` returns, in order, each complete message as bytes (to pass to
+    :func:`parse_message`) and each :class:`KeepAlive`.  A stream that cannot be
+    framed any more (a header section over ``max_message`` bytes, a bad or too
+    large Content-Length) raises :class:`ParseError`: the connection must be
+    closed, after answering with the error's status if it carries a request.
+    Missing Content-Length on a stream is read as 0.
+    """
+
+    def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE) -> None:
+        self.max_message = max_message
+        self._buffer = bytearray()
+        self._body_needed = -1  # length of the current frame once its head is seen
+        self.failed = False
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held waiting for the rest of a message."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[bytes | KeepAlive]:
+        """Add ``data``; return what is now complete."""
+        if self.failed:
+            return []
+        buf = self._buffer
+        buf += data
+        out: list[bytes | KeepAlive] = []
+        while buf:
+            if self._body_needed < 0:
+                if buf[0] == 0x0D or buf[0] == 0x0A:
+                    if buf.startswith(b"\r\n\r\n"):
+                        del buf[:4]
+                        out.append(KeepAlive(ping=True))
+                        continue
+                    if buf.startswith(b"\r\n"):
+                        if len(buf) == 2 or buf[2] != 0x0D:
+                            del buf[:2]
+                            out.append(KeepAlive(ping=False))
+                            continue
+                        if len(buf) < 4:
+                            break  # maybe the start of a ping
+                    # a lone LF or CR LF CR: skip a byte of noise
+                    del buf[:1]
+                    continue
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(buf) > self.max_message:
+                        self.failed = True
+                        raise ParseError("Header section too large", 413)
+                    break
+                head_len = end + 4
+                if head_len > self.max_message:
+                    self.failed = True
+                    raise ParseError("Header section too large", 413)
+                length = self._content_length(bytes(buf[:head_len]))
+                if head_len + length > self.max_message:
+                    self.failed = True
+                    raise ParseError("Message body too large", 413,
+                                     _partial(bytes(buf[:head_len])))
+                self._body_needed = head_len + length
+            if len(buf) < self._body_needed:
+                break
+            frame = bytes(buf[: self._body_needed])
+            del buf[: self._body_needed]
+            self._body_needed = -1
+            out.append(frame)
+        return out
+
+    def _content_length(self, head: bytes) -> int:
+        m = _CONTENT_LENGTH.search(head)
+        if m is None:
+            return 0
+        text = m.group(1).strip()
+        if not text.isdigit() or len(text) > 10:
+            self.failed = True
+            raise ParseError("Malformed Content-Length", 400, _partial(head))
+        return int(text)
+
+
+def _partial(head: bytes) -> Request | Response | None:
+    """What can be read of a message's head, for an error answer."""
+    try:
+        return parse_message(head)
+    except ParseError as e:
+        msg = e.message
+        return msg if isinstance(msg, (Request, Response)) else None
+
+
+def check_version(request: Request) -> bool:
+    """True when the request speaks SIP/2.0 (else answer 505, §8.2)."""
+    return request.version.upper() == "SIP/2.0"
+
+

@@ -1,0 +1,255 @@
+"""The transaction layer: the table of live transactions and their timers.
+
+Theory of operation.  :class:`TransactionLayer` sits between the transport
+(which calls :meth:`~TransactionLayer.receive` with each parsed message) and
+the transaction user, the TU (which calls :meth:`~TransactionLayer.send_request`
+and :meth:`~TransactionLayer.respond`).  Every call takes ``now`` (monotonic
+seconds) and returns a list of actions to carry out in order
+(:mod:`telavox.sip.transaction.events`).  Timers of all transactions live in
+one heap; :meth:`~TransactionLayer.next_deadline` tells the adapter when to call
+:meth:`~TransactionLayer.fire`, so a Twisted adapter needs one ``callLater``
+for the whole layer.
+
+Matching follows RFC 3261 §17.1.3 and §17.2.3 (:mod:`.keys`).  A request that
+matches no server transaction starts one and is handed to the TU
+(:class:`~.events.RequestIn`), except ACK, which then belongs to a 2xx and
+goes to the TU as :class:`~.events.AckIn`.  A response that matches no client
+transaction is a :class:`~.events.StrayResponse`.  The layer also stamps the
+top Via of every received request with ``received`` and ``rport``
+(§18.2.1, RFC 3581 §4).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+
+from telavox.sip.errors import LocalSipError
+from telavox.sip.hdrtypes import Via
+from telavox.sip.message import Request, Response
+from telavox.sip.timers import TimerConfig
+from telavox.sip.transaction.base import Input, Transaction
+from telavox.sip.transaction.client import ClientInvite, ClientNonInvite, ClientTransaction
+from telavox.sip.transaction.events import (
+    AckIn,
+    Action,
+    Destination,
+    RequestIn,
+    Send,
+    Source,
+    StrayResponse,
+    Terminated,
+)
+from telavox.sip.transaction.keys import (
+    client_key_for_request,
+    client_key_for_response,
+    server_key,
+)
+from telavox.sip.transaction.server import (
+    ServerInvite,
+    ServerNonInvite,
+    ServerTransaction,
+    response_destination,
+)
+
+__all__ = ["TransactionLayer"]
+
+
+class TransactionLayer:
+    """Live client and server transactions, matched and timed.
+
+    ``timers`` sets T1/T2/T4.  Counters in :attr:`counters` (created, by
+    outcome) are plain ints, cheap to read for ``stats()``.
+    """
+
+    def __init__(self, timers: TimerConfig | None = None) -> None:
+        self.timers = timers or TimerConfig()
+        self._clients: dict[tuple[str, ...], ClientTransaction] = {}
+        self._servers: dict[tuple[str, ...], ServerTransaction] = {}
+        self._heap: list[tuple[float, int, Transaction, Input]] = []
+        self._seq = itertools.count()
+        self.counters: dict[str, int] = {
+            "client_created": 0,
+            "server_created": 0,
+            "retransmissions_received": 0,
+            "stray_responses": 0,
+            "timeouts": 0,
+            "transport_errors": 0,
+        }
+
+    # -- what the adapter reads ------------------------------------------------
+
+    @property
+    def client_count(self) -> int:
+        """Live client transactions."""
+        return len(self._clients)
+
+    @property
+    def server_count(self) -> int:
+        """Live server transactions."""
+        return len(self._servers)
+
+    def next_deadline(self) -> float | None:
+        """The earliest time a timer wants :meth:`fire`, or None."""
+        heap = self._heap
+        while heap:
+            at, _, txn, timer = heap[0]
+            if txn._deadlines.get(timer) == at:
+                return at
+            heapq.heappop(heap)
+        return None
+
+    # -- timer host (seen by transactions) -----------------------------------
+
+    def schedule(self, txn: Transaction, timer: Input, at: float) -> None:
+        """Queue ``timer`` of ``txn`` for time ``at``."""
+        heapq.heappush(self._heap, (at, next(self._seq), txn, timer))
+
+    # -- inputs ------------------------------------------------------------------
+
+    def fire(self, now: float) -> list[Action]:
+        """Run every timer due at or before ``now``."""
+        actions: list[Action] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            at, _, txn, timer = heapq.heappop(heap)
+            if txn._deadlines.get(timer) != at:
+                continue
+            actions.extend(self._after(txn, txn.fire(timer, at, now)))
+        return actions
+
+    def receive(self, message: Request | Response, source: Source, now: float) -> list[Action]:
+        """A parsed message arrived from ``source``.
+
+        The message must have passed :func:`telavox.sip.parser.parse_message`
+        (so its top Via and CSeq are well formed).
+        """
+        if isinstance(message, Request):
+            return self._receive_request(message, source, now)
+        return self._receive_response(message, source, now)
+
+    def _receive_request(self, request: Request, source: Source, now: float) -> list[Action]:
+        via = self._stamp_via(request, source)
+        key = server_key(request, via)
+        txn = self._servers.get(key)
+        if txn is not None:
+            if request.method == "ACK" and key[0] == "2543" and not self._ack_matches(txn, request):
+                return [AckIn(request, source)]
+            if request.method != "ACK":
+                self.counters["retransmissions_received"] += 1
+            return self._after(txn, txn.on_request(request, now))
+        if request.method == "ACK":
+            return [AckIn(request, source)]
+        server: ServerTransaction
+        if request.method == "INVITE":
+            server = ServerInvite(self, key, request, via, source, now)
+        else:
+            server = ServerNonInvite(self, key, request, via, source, now)
+        self._servers[key] = server
+        self.counters["server_created"] += 1
+        return [RequestIn(server, request, source), *server.start(now)]
+
+    @staticmethod
+    def _ack_matches(txn: ServerTransaction, ack: Request) -> bool:
+        sent = txn.last_response
+        if sent is None:
+            return False
+        return sent.to_tag == ack.to_tag
+
+    @staticmethod
+    def _stamp_via(request: Request, source: Source) -> Via:
+        """Add received/rport to the top Via where §18.2.1/RFC 3581 say so."""
+        via = request.top_via
+        if source.local:
+            return via
+        changed = via
+        host, _ = via.sent_by
+        if host != source.host.lower():
+            changed = changed.with_param("received", source.host)
+        if via.rport is True:
+            changed = changed.with_param("rport", str(source.port))
+            if changed.received is None:
+                changed = changed.with_param("received", source.host)
+        if changed is not via:
+            request.headers.replace_first_value("Via", str(changed))
+        return changed
+
+    def _receive_response(self, response: Response, source: Source, now: float) -> list[Action]:
+        via = response.top_via
+        txn = self._clients.get(client_key_for_response(response, via))
+        if txn is None:
+            self.counters["stray_responses"] += 1
+            return [StrayResponse(response, source)]
+        return self._after(txn, txn.on_response(response, source, now))
+
+    # -- TU commands ---------------------------------------------------------------
+
+    def send_request(self, request: Request, dest: Destination,
+                     now: float) -> tuple[ClientTransaction, list[Action]]:
+        """Start a client transaction for ``request`` (not ACK) toward ``dest``.
+
+        The request must already carry our top Via with a unique RFC 3261
+        branch.  Returns the transaction and the actions (the first Send).
+        """
+        if request.method == "ACK":
+            raise LocalSipError("ACK is sent without a transaction (send_stateless)")
+        via = request.top_via
+        if not via.rfc3261_branch:
+            raise LocalSipError("our requests need an RFC 3261 branch")
+        key = client_key_for_request(request, via)
+        if key in self._clients:
+            raise LocalSipError(f"branch {key[0]} is already in use")
+        txn: ClientTransaction
+        if request.method == "INVITE":
+            txn = ClientInvite(self, key, request, dest, now)
+        else:
+            txn = ClientNonInvite(self, key, request, dest, now)
+        self._clients[key] = txn
+        self.counters["client_created"] += 1
+        return txn, txn.start(now)
+
+    def respond(self, txn: ServerTransaction, response: Response, now: float) -> list[Action]:
+        """Send ``response`` on server transaction ``txn``."""
+        return self._after(txn, txn.respond(response, now))
+
+    def transport_failed(self, txn: ClientTransaction | ServerTransaction,
+                         now: float) -> list[Action]:
+        """The transport reports it could not send a message of ``txn``."""
+        if txn.terminated:
+            return []
+        self.counters["transport_errors"] += 1
+        return self._after(txn, txn.on_transport_error(now))
+
+    def find_invite(self, cancel: Request) -> ServerInvite | None:
+        """The INVITE server transaction a received CANCEL is for (§9.2)."""
+        via = cancel.top_via
+        txn = self._servers.get(server_key(cancel, via, method="INVITE"))
+        if isinstance(txn, ServerInvite):
+            return txn
+        return None
+
+    @staticmethod
+    def send_stateless(message: Request | Response, dest: Destination) -> list[Action]:
+        """Send without a transaction (ACK for 2xx, stateless forwarding)."""
+        return [Send(message, dest)]
+
+    @staticmethod
+    def stateless_response(response: Response, source: Source) -> list[Action]:
+        """Answer a request that has no transaction (e.g. a malformed one) to
+        where §18.2.2 says responses to it go."""
+        return [Send(response, response_destination(response.top_via, source))]
+
+    # -- bookkeeping ----------------------------------------------------------------
+
+    def _after(self, txn: Transaction, actions: list[Action]) -> list[Action]:
+        """Forget a transaction once it has terminated."""
+        if txn.terminated:
+            if isinstance(txn, ClientTransaction):
+                if self._clients.get(txn.key) is txn:
+                    del self._clients[txn.key]
+            elif self._servers.get(txn.key) is txn:
+                del self._servers[txn.key]
+            for action in actions:
+                if isinstance(action, Terminated) and action.outcome == "timeout":
+                    self.counters["timeouts"] += 1
+        return actions
