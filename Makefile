@@ -35,7 +35,8 @@ test-integration: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy telavox/sip
+	$(BIN)/mypy --strict telavox/sip
+	$(BIN)/mypy telavox
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -58,7 +58,8 @@ class Destination:
     ``flow`` asks for a given connection (responses go back over the
     connection their request came on, §18.2.2); when it is gone the transport
     connects to ``host``/``port``.  ``local`` marks a peer hosted in this
-    process (the in-memory transport).
+    process (the in-memory transport).  ``listener`` names the local listen
+    address to send from (responses leave where their request came in).
     """
 
     transport: str
@@ -66,6 +67,7 @@ class Destination:
     port: int
     flow: str | None = None
     local: bool = False
+    listener: str = ""
 
     @property
     def reliable(self) -> bool:

@@ -45,15 +45,18 @@ def response_destination(via: Via, source: Source) -> Destination:
         host = via.received or source.host
         port = source.port if source.flow is not None or source.local else (
             via.port or DEFAULT_PORTS.get(transport, 5060))
-        return Destination(transport, host, port, flow=source.flow, local=source.local)
+        return Destination(transport, host, port, flow=source.flow, local=source.local,
+                           listener=source.listener)
     maddr = via.maddr
     if maddr:
-        return Destination(transport, maddr, via.port or DEFAULT_PORTS.get(transport, 5060))
+        return Destination(transport, maddr, via.port or DEFAULT_PORTS.get(transport, 5060),
+                           listener=source.listener)
     rport = via.rport
     if rport is not None:
-        return Destination(transport, source.host, source.port)
+        return Destination(transport, source.host, source.port, listener=source.listener)
     host = via.received or source.host
-    return Destination(transport, host, via.port or DEFAULT_PORTS.get(transport, 5060))
+    return Destination(transport, host, via.port or DEFAULT_PORTS.get(transport, 5060),
+                       listener=source.listener)
 
 
 class ServerTransaction(Transaction):

@@ -1,0 +1,158 @@
+"""The root service: the platform-wide services and the components, one
+reactor, live reconfiguration on SIGHUP.
+
+Owns :class:`PlatformService`.  It opens the store, starts the components
+(their ports are bound synchronously, so a port in use stops the start with a
+clear message), records the configuration text as a version, and on SIGHUP
+re-reads the file and hands each component its new section
+(:meth:`~telavox.interfaces.IBaseApplication.reconfigure`).  A file that no
+longer parses, or a component that refuses its section, leaves the old
+configuration in force and says why in the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application.service import MultiService
+from twisted.internet import defer
+from twisted.internet.error import CannotListenError
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from telavox.base import BaseApplication, Platform
+from telavox.config import Config, ConfigError
+from telavox.records import ComponentEvent, ReconfigureError
+
+
+class PlatformService(MultiService):
+    """Root of the service tree: ``platform`` services plus every component.
+
+    ``reload_config`` re-reads the configuration (raising ConfigError); it is
+    None when the platform runs on a fixed configuration.
+    """
+
+    log = Logger(namespace="telavox.platform")
+
+    def __init__(self, platform: Platform, config_text: str, config_source: str,
+                 reload_config: Callable[[], tuple[Config, str]] | None) -> None:
+        super().__init__()
+        self.platform = platform
+        self.config: Config = platform.config
+        self._config_text = config_text
+        self._config_source = config_source
+        self._reload_config = reload_config
+        self._previous_hup: Any = None
+        self.ready: defer.Deferred[None] = defer.Deferred()
+
+    @property
+    def components(self) -> list[BaseApplication]:
+        """The base applications, in start order."""
+        return [s for s in self if isinstance(s, BaseApplication)]
+
+    def startService(self) -> None:
+        try:
+            super().startService()
+        except CannotListenError as e:
+            raise SystemExit(
+                f"telavox: cannot listen on {e.interface or '*'}:{e.port}: {e.socketError}"
+            ) from None
+        self._install_sighup()
+        d = self.platform.store.open()
+        d.addCallback(lambda _: self.platform.store.add_config_version(
+            self._config_text, f"start {self._config_source}"))
+        d.addCallbacks(self._store_ready, self._store_failed)
+
+    def _store_ready(self, version: Any) -> None:
+        self.log.info("telavox started: {components}; configuration version {version}",
+                      components=", ".join(c.name for c in self.components),
+                      version=getattr(version, "version", "?"))
+        self.ready.callback(None)
+
+    def _store_failed(self, failure: Failure) -> None:
+        self.log.failure("telavox: the store could not be opened; stopping", failure)
+        reactor = self.platform.reactor
+        reactor.callLater(0, reactor.stop)
+
+    def stopService(self) -> defer.Deferred[None]:
+        self._remove_sighup()
+        d: defer.Deferred[Any] = defer.maybeDeferred(super().stopService)
+        d.addBoth(lambda _: self.platform.store.close())
+        d.addErrback(lambda f: self.log.failure("closing the store", f))
+        return d.addCallback(lambda _: self.log.info("telavox stopped"))
+
+    # -- SIGHUP -------------------------------------------------------------------
+
+    def _install_sighup(self) -> None:
+        if self._reload_config is None or not hasattr(signal, "SIGHUP"):
+            return
+        reactor = self.platform.reactor
+
+        def on_hup(signum: int, frame: object) -> None:
+            reactor.callFromThread(self.reload)
+
+        try:
+            self._previous_hup = signal.signal(signal.SIGHUP, on_hup)
+        except ValueError:  # not the main thread (tests)
+            self._previous_hup = None
+
+    def _remove_sighup(self) -> None:
+        if self._previous_hup is not None:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGHUP, self._previous_hup)
+            self._previous_hup = None
+
+    def reload(self) -> defer.Deferred[list[str]]:
+        """Re-read the configuration and reconfigure every component.
+
+        Fires with the names of the components that took a new section.
+        """
+        if self._reload_config is None:
+            return defer.succeed([])
+        try:
+            config, text = self._reload_config()
+        except ConfigError as e:
+            self.log.error("configuration not reloaded: {error}", error=str(e))
+            return defer.succeed([])
+        attempts = []
+        for component in self.components:
+            section_name = getattr(component, "config_section", component.name)
+            new = getattr(config, section_name, None)
+            old = getattr(self.config, section_name, None)
+            if new is None or new == old:
+                continue
+            d = component.reconfigure(new)
+            d.addCallbacks(self._reconfigured, self._refused,
+                           callbackArgs=(component,), errbackArgs=(component,))
+            attempts.append(d)
+        self.config = config
+        self._config_text = text
+        done = defer.gatherResults(attempts)
+        done.addCallback(lambda names: [n for n in names if n])
+        done.addCallback(self._record_version, text)
+        return done
+
+    def _reconfigured(self, _: object, component: BaseApplication) -> str:
+        self.log.info("{component}: new configuration in force", component=component.name)
+        self.platform.bus.publish(ComponentEvent(
+            component=component.name, what="reconfigured",
+            timestamp=self.platform.reactor.seconds()))
+        return component.name
+
+    def _refused(self, failure: Failure, component: BaseApplication) -> str:
+        error = failure.value
+        if isinstance(error, ReconfigureError):
+            self.log.warn("{component}: kept the old configuration: {why}",
+                          component=component.name, why=error.message)
+        else:
+            self.log.failure("{component}: reconfiguration failed; old configuration kept",
+                             failure, component=component.name)
+        return ""
+
+    def _record_version(self, names: list[str], text: str) -> defer.Deferred[list[str]]:
+        d = self.platform.store.add_config_version(text, f"reload {self._config_source}")
+        d.addErrback(lambda f: self.log.failure("recording the configuration version", f))
+        return d.addCallback(lambda _: names)

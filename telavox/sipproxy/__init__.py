@@ -1,0 +1,1 @@
+"""sipproxy: the edge SIP proxy facing phones (the role Kamailio plays)."""
