@@ -58,7 +58,9 @@ class Platform:
         tls = self.config.tls
         if not tls.configured:
             return None
-        return TlsFiles(tls.cert_file, tls.key_file, tls.ca_file or None, tls.verify_peer)
+        return TlsFiles(tls.cert_file, tls.key_file, tls.ca_file or None,
+                        verify_server=tls.verify_server,
+                        require_client_cert=tls.require_client_cert)
 
 
 @implementer(IBaseApplication)
@@ -71,6 +73,8 @@ class BaseApplication(Service):
     """
 
     restart_keys: ClassVar[tuple[str, ...]] = ()
+    config_section: ClassVar[str | None] = None  # defaults to the component's name
+    name: str  # type: ignore[assignment]
 
     def __init__(self, name: str, platform: Platform, section: Any) -> None:
         self.name = name

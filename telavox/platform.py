@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 from telavox.base import BaseApplication, Platform
 from telavox.config import Config, ConfigError
 from telavox.records import ComponentEvent, ReconfigureError
+from telavox.transport.tls import TlsError
 
 
 class PlatformService(MultiService):
@@ -60,6 +61,8 @@ class PlatformService(MultiService):
             raise SystemExit(
                 f"telavox: cannot listen on {e.interface or '*'}:{e.port}: {e.socketError}"
             ) from None
+        except TlsError as e:
+            raise SystemExit(f"telavox: TLS: {e}") from None
         self._install_sighup()
         d = self.platform.store.open()
         d.addCallback(lambda _: self.platform.store.add_config_version(
@@ -117,9 +120,9 @@ class PlatformService(MultiService):
         except ConfigError as e:
             self.log.error("configuration not reloaded: {error}", error=str(e))
             return defer.succeed([])
-        attempts = []
+        attempts: list[defer.Deferred[Any]] = []
         for component in self.components:
-            section_name = getattr(component, "config_section", component.name)
+            section_name = component.config_section or component.name
             new = getattr(config, section_name, None)
             old = getattr(self.config, section_name, None)
             if new is None or new == old:
@@ -130,7 +133,7 @@ class PlatformService(MultiService):
             attempts.append(d)
         self.config = config
         self._config_text = text
-        done = defer.gatherResults(attempts)
+        done: defer.Deferred[Any] = defer.gatherResults(attempts)
         done.addCallback(lambda names: [n for n in names if n])
         done.addCallback(self._record_version, text)
         return done

@@ -9,6 +9,7 @@ record.  Keep ``etc/telavox.example.toml`` and the README in step with it.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from typing import Any
 
@@ -129,8 +130,11 @@ class TlsConfig:
                         default="")
     ca_file: str = doc("PEM CA certificate that peers' certificates must chain to; empty "
                        "uses the system's trust store.", default="")
-    verify_peer: bool = doc("Ask phones for client certificates (mutual TLS) when ca_file is "
-                            "set, and check servers' certificates.", default=True)
+    verify_server: bool = doc("Check the certificate of servers we connect to (name or IP "
+                              "address, and chain).", default=True)
+    require_client_cert: bool = doc("Ask clients connecting to tls: listeners for a "
+                                    "certificate that chains to ca_file (mutual TLS).",
+                                    default=False)
 
     @property
     def configured(self) -> bool:
@@ -168,4 +172,10 @@ class Config:
         if needs_tls and not self.tls.configured:
             problems.append(("tls.cert_file", "a tls: listener needs [tls] cert_file and "
                                               "key_file"))
+        for key in ("cert_file", "key_file", "ca_file"):
+            path = getattr(self.tls, key)
+            if path and not os.path.isfile(path):
+                problems.append((f"tls.{key}", f"no such file: {path}"))
+        if self.tls.require_client_cert and not self.tls.ca_file:
+            problems.append(("tls.require_client_cert", "needs ca_file"))
         return problems

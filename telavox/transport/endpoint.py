@@ -157,6 +157,7 @@ class SipEndpoint:
         self._udp: dict[str, SipDatagramProtocol] = {}
         self._ports: list[IListeningPort] = []
         self._timer: IDelayedCall | None = None
+        self._stopped = False
         self._callbacks: dict[ClientTransaction, ClientCallback] = {}
         self._budget = _LogBudget()
         self.counters: dict[str, int] = {
@@ -182,6 +183,7 @@ class SipEndpoint:
 
     def start(self) -> None:
         """Bind every listen address (raises CannotListenError on failure)."""
+        self._stopped = False
         reactor = self._reactor
         try:
             for spec in self._specs:
@@ -229,13 +231,15 @@ class SipEndpoint:
                 sock.setsockopt(socket.SOL_SOCKET, option, self.options.udp_buffer)
 
     def stop(self) -> defer.Deferred[None]:
-        """Stop listening and drop every connection and timer."""
+        """Stop listening, drop every connection and timer; fires once every
+        socket is closed."""
+        self._stopped = True
         if self.network is not None:
             for bound in self.listeners.values():
                 self.network.unregister(bound)
         deferreds = [defer.maybeDeferred(p.stopListening) for p in self._ports]
         self._ports = []
-        self.streams.close_all()
+        deferreds.append(self.streams.close_all())
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
@@ -534,6 +538,8 @@ class SipEndpoint:
             self._run(self.layer.transport_failed(txn, self.now()))
 
     def _schedule(self) -> None:
+        if self._stopped:
+            return
         deadline = self.layer.next_deadline()
         timer = self._timer
         if deadline is None:

@@ -58,6 +58,7 @@ class SipStreamProtocol(Protocol):
         self._idle: IDelayedCall | None = None
         self._partial: IDelayedCall | None = None
         self.closed = False
+        self.lost: defer.Deferred[None] = defer.Deferred()
 
     def connectionMade(self) -> None:
         transport: Any = self.transport
@@ -142,6 +143,8 @@ class SipStreamProtocol(Protocol):
                 call.cancel()
         self._idle = self._partial = None
         self.connections.remove(self)
+        if not self.lost.called:
+            self.lost.callback(None)
 
 
 class _StreamFactory(Factory):
@@ -252,7 +255,10 @@ class StreamConnections:
         for send, failed in waiting:
             failed(send)
 
-    def close_all(self) -> None:
-        """Drop every connection (endpoint stopping)."""
+    def close_all(self) -> defer.Deferred[None]:
+        """Drop every connection (endpoint stopping); fires when all are gone."""
+        waiting = []
         for proto in list(self.flows.values()):
+            waiting.append(proto.lost)
             proto.close()
+        return defer.gatherResults(waiting).addCallback(lambda _: None)

@@ -26,15 +26,17 @@ class TlsFiles:
 
     ``cert_file`` holds our certificate (and optionally its chain),
     ``key_file`` its private key (may be the same file).  ``ca_file``, when
-    given, is the only trust root for peers' certificates; ``verify_peer``
-    asks listeners for client certificates (mutual TLS) and makes outgoing
-    connections check the server's (by DNS name or IP address).
+    given, is the only trust root for peers' certificates.  ``verify_server``
+    makes outgoing connections check the server's certificate (chain, and DNS
+    name or IP address); ``require_client_cert`` makes listeners demand a
+    client certificate chaining to ``ca_file`` (mutual TLS).
     """
 
     cert_file: str
     key_file: str
     ca_file: str | None = None
-    verify_peer: bool = True
+    verify_server: bool = True
+    require_client_cert: bool = False
 
 
 def _read(path: str, what: str) -> bytes:
@@ -69,7 +71,9 @@ def server_options(files: TlsFiles) -> ssl.CertificateOptions:
     cert = _private_certificate(files)
     ca = _ca(files)
     kwargs: dict[str, object] = {}
-    if files.verify_peer and ca is not None:
+    if files.require_client_cert:
+        if ca is None:
+            raise TlsError("require_client_cert needs ca_file")
         kwargs.update(verify=True, caCerts=[ca.original], requireCertificate=True)
     return ssl.CertificateOptions(
         privateKey=cert.privateKey.original,
@@ -80,10 +84,16 @@ def server_options(files: TlsFiles) -> ssl.CertificateOptions:
 
 
 def client_options(files: TlsFiles | None, host: str) -> IOpenSSLClientConnectionCreator:
-    """Connection creator for a TLS connection we open toward ``host``."""
+    """Connection creator for a TLS connection we open toward ``host``
+    (presenting our certificate, if we have one, for mutual TLS)."""
     ca = _ca(files) if files is not None else None
-    trust = ca if ca is not None else ssl.platformTrust()
     client_cert = _private_certificate(files) if files is not None else None
+    if files is not None and not files.verify_server:
+        return ssl.CertificateOptions(
+            privateKey=client_cert.privateKey.original if client_cert else None,
+            certificate=client_cert.original if client_cert else None,
+            raiseMinimumTo=ssl.TLSVersion.TLSv1_2)
+    trust = ca if ca is not None else ssl.platformTrust()
     return ssl.optionsForClientTLS(
         host.strip("[]"),
         trustRoot=trust,
