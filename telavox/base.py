@@ -51,6 +51,7 @@ class Platform:
             idle_timeout=sip.tcp_idle_timeout,
             max_connections=sip.tcp_max_connections,
             log_messages=self.config.platform.log_level == "debug",
+            log_transactions=self.config.platform.log_level in ("debug", "info"),
         )
 
     def tls_files(self) -> TlsFiles | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 from twisted.internet import defer
@@ -79,6 +80,7 @@ class EndpointOptions:
     max_connections: int = 4096
     connect_timeout: float = 10.0
     log_messages: bool = False
+    log_transactions: bool = True
     udp_buffer: int = 4 * 1024 * 1024
 
 
@@ -157,6 +159,7 @@ class SipEndpoint:
         self._udp: dict[str, SipDatagramProtocol] = {}
         self._ports: list[IListeningPort] = []
         self._timer: IDelayedCall | None = None
+        self._timer_at = 0.0
         self._stopped = False
         self._callbacks: dict[ClientTransaction, ClientCallback] = {}
         self._budget = _LogBudget()
@@ -237,7 +240,8 @@ class SipEndpoint:
         if self.network is not None:
             for bound in self.listeners.values():
                 self.network.unregister(bound)
-        deferreds = [defer.maybeDeferred(p.stopListening) for p in self._ports]
+        deferreds: list[defer.Deferred[Any]] = [
+            defer.maybeDeferred(p.stopListening) for p in self._ports]
         self._ports = []
         deferreds.append(self.streams.close_all())
         if self._timer is not None and self._timer.active():
@@ -478,6 +482,8 @@ class SipEndpoint:
             side = "client"
         else:
             side = "server"
+        if not self.options.log_transactions:
+            return
         self.log.info("{endpoint} {side} {method} transaction {outcome} after {duration:.3f}s"
                       " call-id={call_id}", endpoint=self.name, side=side,
                       method=txn.request.method, outcome=event.outcome,
@@ -538,16 +544,18 @@ class SipEndpoint:
             self._run(self.layer.transport_failed(txn, self.now()))
 
     def _schedule(self) -> None:
+        """Keep one timer at the layer's earliest deadline (moved only earlier)."""
         if self._stopped:
             return
         deadline = self.layer.next_deadline()
-        timer = self._timer
         if deadline is None:
             return
+        timer = self._timer
         if timer is not None and timer.active():
-            if timer.getTime() <= deadline:
+            if self._timer_at <= deadline:
                 return
             timer.cancel()
+        self._timer_at = deadline
         delay = max(0.0, deadline - self.now())
         self._timer = self._reactor.callLater(delay, self._fire)  # type: ignore[attr-defined]
 

@@ -28,7 +28,7 @@ from telavox.sip.errors import LocalSipError
 from telavox.sip.hdrtypes import Via
 from telavox.sip.message import Request, Response
 from telavox.sip.timers import TimerConfig
-from telavox.sip.transaction.base import Input, Transaction
+from telavox.sip.transaction.base import Input, State, Transaction
 from telavox.sip.transaction.client import ClientInvite, ClientNonInvite, ClientTransaction
 from telavox.sip.transaction.events import (
     AckIn,
@@ -133,8 +133,13 @@ class TransactionLayer:
         key = server_key(request, via)
         txn = self._servers.get(key)
         if txn is not None:
-            if request.method == "ACK" and key[0] == "2543" and not self._ack_matches(txn, request):
-                return [AckIn(request, source)]
+            if request.method == "ACK":
+                if key[0] == "2543" and not self._ack_matches(txn, request):
+                    return [AckIn(request, source)]
+                if txn.state is State.ACCEPTED:
+                    # RFC 6026 §7.1: the ACK of a 2xx goes to the TU, even when the
+                    # peer reused the INVITE's branch for it
+                    return [AckIn(request, source)]
             if request.method != "ACK":
                 self.counters["retransmissions_received"] += 1
             return self._after(txn, txn.on_request(request, now))

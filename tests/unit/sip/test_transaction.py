@@ -4,8 +4,8 @@ with explicit time: every timer, retransmission and matching rule."""
 from __future__ import annotations
 
 import pytest
-
 from helpers.sipmsg import request, response_to
+
 from telavox.sip.errors import LocalSipError
 from telavox.sip.message import Response, make_response
 from telavox.sip.timers import TimerConfig
@@ -463,3 +463,13 @@ def test_every_state_input_pair_is_handled_or_absorbed() -> None:
                 sin.txn.state = state
                 argument = make_response(sin.request, 200) if "TU" in what.value else sin.request
                 sin.txn.handle(what, argument, 1.0)
+
+
+def test_ack_with_invite_branch_in_accepted_goes_to_tu() -> None:
+    """RFC 6026 §7.1: an ACK for a 2xx that reuses the INVITE's branch reaches
+    the TU instead of being absorbed by the Accepted transaction."""
+    layer = new_layer()
+    req_in = layer.receive(request(), FROM_UDP, now=0.0)[0]
+    layer.respond(req_in.txn, make_response(req_in.request, 200, to_tag="t"), now=0.1)
+    ack = request("ACK", to_tag="t", cseq_method="ACK")
+    assert kinds(layer.receive(ack, FROM_UDP, now=0.2)) == [AckIn]

@@ -1,0 +1,1 @@
+"""Benchmarks of the platform (``make bench``); figures go to docs/benchmarks.md."""

@@ -1,0 +1,102 @@
+"""Sans-IO SIP core: parser throughput and transaction-layer CPU per message.
+
+Run with the fake clock: no sockets, no reactor; what is measured is pure
+Python work per message, on one core.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.measure import cpu_loop, median_of
+from telavox.sip.message import Request, make_response
+from telavox.sip.parser import parse_message
+from telavox.sip.timers import TimerConfig
+from telavox.sip.transaction import Destination, Source, TransactionLayer
+
+INVITE = (Path(__file__).resolve().parents[1] / "tests/data/sip/invite_sdp.msg").read_bytes()
+SOURCE = Source("udp", "192.0.2.10", 5060)
+DEST = Destination("udp", "192.0.2.20", 5060)
+
+
+def parse_only() -> float:
+    return cpu_loop(lambda: parse_message(INVITE), 20000)
+
+
+def parse_and_serialize() -> float:
+    return cpu_loop(lambda: parse_message(INVITE).serialize(), 20000)
+
+
+def _server_transactions(n: int) -> float:
+    """Per message: an INVITE in, 100/180/200 out, a retransmission in, the
+    L timer; 5 messages per transaction (parsing excluded)."""
+    base = parse_message(INVITE)
+    assert isinstance(base, Request)
+    requests = []
+    for i in range(n):
+        r = base.copy()
+        r.headers.replace_first_value(
+            "Via", f"SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-bench-{i};rport")
+        requests.append(r)
+    responses = [(make_response(r, 100), make_response(r, 180, to_tag="t"),
+                  make_response(r, 200, to_tag="t")) for r in requests]
+    layer = TransactionLayer(TimerConfig(trying_delay=None))
+    import time
+    start = time.process_time()
+    now = 0.0
+    for r, (trying, ringing, ok) in zip(requests, responses, strict=True):
+        event = layer.receive(r, SOURCE, now)[0]
+        layer.respond(event.txn, trying, now)  # type: ignore[union-attr]
+        layer.respond(event.txn, ringing, now)  # type: ignore[union-attr]
+        layer.respond(event.txn, ok, now)  # type: ignore[union-attr]
+        layer.receive(r, SOURCE, now)
+        now += 0.001
+    layer.fire(now + 100)
+    elapsed = time.process_time() - start
+    assert layer.server_count == 0
+    return elapsed / (n * 5)
+
+
+def _client_transactions(n: int) -> float:
+    """Per message: an INVITE sent, 180 and 200 received, the M timer."""
+    base = parse_message(INVITE)
+    assert isinstance(base, Request)
+    requests = []
+    for i in range(n):
+        r = base.copy()
+        r.headers.replace_first_value("Via", f"SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK-c{i}")
+        requests.append(r)
+    answers = [(make_response(r, 180, to_tag="t"), make_response(r, 200, to_tag="t"))
+               for r in requests]
+    layer = TransactionLayer(TimerConfig(trying_delay=None))
+    import time
+    start = time.process_time()
+    now = 0.0
+    for r, (ringing, ok) in zip(requests, answers, strict=True):
+        layer.send_request(r, DEST, now)
+        layer.receive(ringing, SOURCE, now)
+        layer.receive(ok, SOURCE, now)
+        now += 0.001
+    layer.fire(now + 100)
+    elapsed = time.process_time() - start
+    assert layer.client_count == 0
+    return elapsed / (n * 3)
+
+
+def run(runs: int = 5) -> list[tuple[str, str, str]]:
+    """Rows (what, figure, detail) of the SIP core benchmark."""
+    size = len(INVITE)
+    parse, _ = median_of(runs, parse_only)
+    both, _ = median_of(runs, parse_and_serialize)
+    server, _ = median_of(runs, lambda: _server_transactions(20000))
+    client, _ = median_of(runs, lambda: _client_transactions(20000))
+    return [
+        (f"parse a {size}-byte INVITE with SDP", f"{parse * 1e6:.1f} µs",
+         f"{1 / parse:,.0f} per second on one core"),
+        (f"parse + serialise the same INVITE", f"{both * 1e6:.1f} µs",
+         f"{1 / both:,.0f} per second on one core (target ≥ 50,000)"),
+        ("server INVITE transaction, per message", f"{server * 1e6:.1f} µs",
+         "INVITE in, 100/180/200 out, 1 retransmission in, Timer L (target ≤ 10 µs)"),
+        ("client INVITE transaction, per message", f"{client * 1e6:.1f} µs",
+         "INVITE out, 180 and 200 in, Timer M"),
+    ]

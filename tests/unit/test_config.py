@@ -1,0 +1,73 @@
+"""The configuration loader and the shipped configurations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+import pytest
+
+from telavox.config import ConfigError, load_config, load_default, parse_config
+from telavox.config.model import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "etc" / "telavox.example.toml"
+
+
+def test_embedded_default_is_loopback_only() -> None:
+    """The embedded default loads and listens on loopback addresses only."""
+    config = load_default()
+    assert config.sipproxy.listen
+    assert all(a.host.startswith("127.") or a.host == "::1" for a in config.sipproxy.listen)
+
+
+def test_example_config_loads_and_documents_every_key() -> None:
+    """The example file parses and names every key of every section."""
+    config = load_config(EXAMPLE)
+    text = EXAMPLE.read_text()
+    for section in attrs.fields(Config):
+        assert f"[{section.name}]" in text, section.name
+        for field in attrs.fields(getattr(config, section.name).__class__):
+            assert f"\n{field.name} = " in text, f"{section.name}.{field.name}"
+
+
+@pytest.mark.parametrize(("text", "key", "fragment"), [
+    ("[platform]\ndomain = 'bad domain'", "platform.domain", "not a valid domain"),
+    ("[sip]\nt1 = 0", "sip.t1", "between"),
+    ("[sip]\nt2 = true", "sip.t2", "must be a number"),
+    ("[sip]\nmax_message_size = 1.5", "sip.max_message_size", "integer"),
+    ("[sipproxy]\nlisten = 'udp:127.0.0.1:5060'", "sipproxy.listen", "array"),
+    ("[sipproxy]\nlisten = ['sctp:127.0.0.1:5060']", "sipproxy.listen[0]", "udp, tcp, tls"),
+    ("[sipproxy]\nlisten = ['udp:127.0.0.1:5060', 'udp:127.0.0.1:5060']", "sipproxy.listen",
+     "twice"),
+    ("[sipproxy]\nlisten = ['udp:0.0.0.0:5060']", "sipproxy.listen", "advertise"),
+    ("[sipproxy]\nlisten = ['udp:pbx.example.test:5060']", "sipproxy.listen[0]",
+     "IP address"),
+    ("[sipproxy]\nlisten = []", "sipproxy.listen", "at least one"),
+    ("[sipproxy]\nlistn = []", "sipproxy.listn", "unknown key"),
+    ("[tls]\ncert_file = '/nonexistent.pem'", "tls.cert_file", "no such file"),
+    ("[sipproxy]\nlisten = ['tls:127.0.0.1:5061']", "tls.cert_file", "needs"),
+    ("platform = 3", "platform", "table"),
+])
+def test_errors_name_key_and_problem(text: str, key: str, fragment: str) -> None:
+    """Each invalid value is reported with the file, the dotted key and the problem."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "my.toml")
+    error = info.value
+    assert error.source == "my.toml"
+    assert error.key == key
+    assert fragment in error.problem
+    assert str(error).startswith(f"my.toml: {key}: ")
+
+
+def test_advertised_address() -> None:
+    """A listen entry may carry the address peers should use."""
+    config = parse_config("[sipproxy]\nlisten = ['udp:0.0.0.0:5060 advertise 203.0.113.5']")
+    (address,) = config.sipproxy.listen
+    assert (address.via_host, address.via_port) == ("203.0.113.5", 5060)
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    """A missing file is a ConfigError naming it, not a traceback."""
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml")
