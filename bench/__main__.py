@@ -38,8 +38,8 @@ def main() -> int:
         print(f"skipped: {e}", flush=True)
         load = [("OPTIONS under load", "not measured", str(e).splitlines()[0])]
     print(table(load), flush=True)
-    sections.append(("sipproxy: OPTIONS keep-alives over UDP", "make bench  (bench/options_load.py)",
-                     load))
+    sections.append(("sipproxy: OPTIONS keep-alives over UDP",
+                     "make bench  (bench/options_load.py)", load))
     stamp = datetime.date.today().isoformat()
     text = [
         "# Benchmarks",

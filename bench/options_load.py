@@ -60,7 +60,8 @@ def _run_against(pids: list[int], port: int, rate: int, seconds: int) -> float:
     return (after - before) / ok
 
 
-def telavox_options(rate: int, seconds: int, runs: int, log_level: str) -> tuple[float, list[float]]:
+def telavox_options(rate: int, seconds: int, runs: int,
+                    log_level: str) -> tuple[float, list[float]]:
     """Median CPU seconds per OPTIONS of the platform."""
     with tempfile.TemporaryDirectory() as folder:
         port = free_port()

@@ -93,7 +93,7 @@ def run(runs: int = 5) -> list[tuple[str, str, str]]:
     return [
         (f"parse a {size}-byte INVITE with SDP", f"{parse * 1e6:.1f} µs",
          f"{1 / parse:,.0f} per second on one core"),
-        (f"parse + serialise the same INVITE", f"{both * 1e6:.1f} µs",
+        ("parse + serialise the same INVITE", f"{both * 1e6:.1f} µs",
          f"{1 / both:,.0f} per second on one core (target ≥ 50,000)"),
         ("server INVITE transaction, per message", f"{server * 1e6:.1f} µs",
          "INVITE in, 100/180/200 out, 1 retransmission in, Timer L (target ≤ 10 µs)"),

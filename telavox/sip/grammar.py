@@ -109,8 +109,9 @@ def split_commas(value: str) -> list[str]:
     """Split a header field value at the commas that separate list elements.
 
     Commas inside quoted strings, ``<...>`` (URIs) and ``(...)`` (comments) are
-    kept.  Elements are stripped; empty elements (``a,,b``) are dropped, as
-    RFC 3261 §7.3.1 lists may be written loosely.  Raises GrammarError for an
+    kept; parentheses inside ``<...>`` are URI characters, not comments.
+    Elements are stripped; empty elements (``a,,b``) are dropped, as RFC 3261
+    §7.3.1 lists may be written loosely.  Raises GrammarError for an
     unterminated quote or bracket.
     """
     if "," not in value:
@@ -134,9 +135,9 @@ def split_commas(value: str) -> list[str]:
             depth_angle += 1
         elif c == ">":
             depth_angle = max(0, depth_angle - 1)
-        elif c == "(":
+        elif c == "(" and not depth_angle:
             depth_paren += 1
-        elif c == ")":
+        elif c == ")" and not depth_angle:
             depth_paren = max(0, depth_paren - 1)
         elif c == "," and not depth_angle and not depth_paren:
             part = value[start:i].strip()

@@ -14,6 +14,7 @@ from telavox.sip.grammar import (
     GrammarError,
     format_params,
     has_param,
+    is_token,
     param_value,
     parse_params,
     quote,
@@ -59,7 +60,8 @@ class Via:
         if text.startswith("SIP/2.0/"):
             # fast path for the usual spelling: "SIP/2.0/UDP host:port;params"
             transport, sep, rest = text[8:].partition(" ")
-            if sep and transport.isalnum() and " " not in rest and "\t" not in rest:
+            if (sep and transport.isascii() and transport.isalnum()
+                    and " " not in rest and "\t" not in rest):
                 semi = rest.find(";")
                 hostport = rest if semi < 0 else rest[:semi]
                 if hostport and "@" not in hostport:
@@ -67,7 +69,10 @@ class Via:
                         host, port = split_hostport(hostport)
                     except UriError as e:
                         raise HeaderError(f"bad Via sent-by: {e}") from None
-                    params = parse_params(rest, semi) if semi >= 0 else ()
+                    try:
+                        params = parse_params(rest, semi) if semi >= 0 else ()
+                    except GrammarError as e:
+                        raise HeaderError(f"bad Via parameters: {e}") from None
                     return cls(transport=transport.upper(), host=host, port=port, params=params)
         proto, sep, rest = text.partition("/")
         if not sep or proto.strip().upper() != "SIP":
@@ -81,20 +86,22 @@ class Via:
         while i < n and rest[i] not in " \t":
             i += 1
         transport = rest[:i].upper()
-        if not transport or not transport.isalnum():
+        if not is_token(transport):  # "TLS-SCTP" (RFC 4168) has a "-"
             raise HeaderError(f"bad Via transport in {text[:60]!r}")
         rest = rest[i:].strip()
         semi = rest.find(";")
         sent_by = (rest if semi < 0 else rest[:semi]).strip()
         if not sent_by:
             raise HeaderError("Via without sent-by")
+        # sent-by = host [ COLON port ], where COLON may have whitespace around it
+        sent_by = ":".join(part.strip(" \t") for part in sent_by.split(":"))
         try:
-            uri = SipUri.parse("sip:" + sent_by.replace(" ", ""))
+            uri = SipUri.parse("sip:" + sent_by)
         except UriError as e:
             raise HeaderError(f"bad Via sent-by: {e}") from None
-        if uri.user is not None or uri.params:
+        if uri.user is not None or uri.params or uri.headers:
             raise HeaderError(f"bad Via sent-by {sent_by!r}")
-        params = parse_params(rest, semi) if semi >= 0 else ()
+        params = _via_params(rest, semi)
         return cls(transport=transport, host=uri.host, port=uri.port, params=params)
 
     def __str__(self) -> str:
@@ -156,6 +163,16 @@ class Via:
             params.append(("rport", None))
         return cls(transport=transport.upper(), host=format_host(host), port=port,
                    params=tuple(params))
+
+
+def _via_params(text: str, semi: int) -> Params:
+    """The ``;params`` of a Via element starting at ``text[semi]`` (none if -1)."""
+    if semi < 0:
+        return ()
+    try:
+        return parse_params(text, semi)
+    except GrammarError as e:
+        raise HeaderError(f"bad Via parameters: {e}") from None
 
 
 @attrs.frozen(slots=True)
@@ -223,7 +240,8 @@ class NameAddr:
                 params = parse_params(ptext) if ptext.strip() else ()
             else:
                 semi = rest.find(";")
-                uri_text = rest if semi < 0 else rest[:semi]
+                # the addr-spec may be followed by whitespace before ";" (SEMI = SWS ";" SWS)
+                uri_text = (rest if semi < 0 else rest[:semi]).rstrip(" \t")
                 params = parse_params(rest, semi) if semi >= 0 else ()
                 if "?" in uri_text or "," in uri_text:
                     raise HeaderError("addr-spec with '?' or ',' needs <...>")

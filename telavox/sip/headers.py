@@ -190,15 +190,22 @@ class Headers:
         return out
 
     def first_value(self, name: str) -> str | None:
-        """The first element of a (possibly list-valued) field, or None."""
+        """The first element of a (possibly list-valued) field, or None.
+
+        For a list, the same as ``values(name)[0]``: lines without elements
+        (empty, or only commas) are passed over.
+        """
         key = header_key(name)[0]
         for k, _, v in self._items:
             if k == key:
-                if "," in v and key in _LIST_KEYS:
-                    parts = split_commas(v)
-                    if parts:
-                        return parts[0]
-                    continue
+                if key in _LIST_KEYS:
+                    if "," in v:
+                        parts = split_commas(v)
+                        if parts:
+                            return parts[0]
+                        continue
+                    if not v:
+                        continue
                 return v
         return None
 
@@ -242,18 +249,23 @@ class Headers:
         """Remove and return the first element of a list-valued field (the top
         Via, the first Route), keeping the others on their line."""
         key = header_key(name)[0]
-        for i, (k, wire, v) in enumerate(self._items):
+        items = self._items
+        i = 0
+        while i < len(items):
+            k, wire, v = items[i]
             if k != key:
+                i += 1
                 continue
-            if "," in v and key in _LIST_KEYS:
-                parts = split_commas(v)
-                if len(parts) > 1:
-                    self._items[i] = (k, wire, ", ".join(parts[1:]))
-                    return parts[0]
-                del self._items[i]
-                return parts[0] if parts else None
-            del self._items[i]
-            return v
+            if key not in _LIST_KEYS:
+                del items[i]
+                return v
+            parts = _elements(v)
+            if len(parts) > 1:
+                items[i] = (k, wire, ", ".join(parts[1:]))
+                return parts[0]
+            del items[i]  # a line without elements before the first goes too
+            if parts:
+                return parts[0]
         return None
 
     def replace_first_value(self, name: str, value: str) -> bool:
@@ -262,11 +274,20 @@ class Headers:
         for i, (k, wire, v) in enumerate(self._items):
             if k != key:
                 continue
-            if "," in v and key in _LIST_KEYS:
-                parts = split_commas(v)
+            if key in _LIST_KEYS:
+                parts = _elements(v)
+                if not parts:
+                    continue
                 if len(parts) > 1:
                     self._items[i] = (k, wire, ", ".join([value, *parts[1:]]))
                     return True
             self._items[i] = (k, wire, value)
             return True
         return False
+
+
+def _elements(value: str) -> list[str]:
+    """The elements of one line of a list-valued field."""
+    if "," in value:
+        return split_commas(value)
+    return [value] if value else []

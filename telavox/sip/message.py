@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from typing import ClassVar
 
+from telavox.sip.grammar import GrammarError
 from telavox.sip.hdrtypes import BRANCH_MAGIC, CSeq, HeaderError, NameAddr, Via
 from telavox.sip.headers import Headers
 from telavox.sip.uri import Uri, UriError, parse_uri
@@ -128,6 +129,13 @@ class Message:
             raise KeyError(name)
         return value
 
+    def _elements(self, name: str) -> list[str]:
+        """The elements of list-valued field ``name``; HeaderError for bad quoting."""
+        try:
+            return self.headers.values(name)
+        except GrammarError as e:
+            raise HeaderError(f"bad {name} header: {e}") from None
+
     @property
     def call_id(self) -> str:
         """The Call-ID value."""
@@ -140,16 +148,21 @@ class Message:
 
     @property
     def top_via(self) -> Via:
-        """The first Via element."""
-        value = self.headers.first_value("Via")
+        """The first Via element (HeaderError when Via is there but empty)."""
+        try:
+            value = self.headers.first_value("Via")
+        except GrammarError as e:
+            raise HeaderError(str(e)) from None
         if value is None:
+            if "Via" in self.headers:
+                raise HeaderError("empty Via header")
             raise KeyError("Via")
         return Via.parse(value)
 
     @property
     def vias(self) -> list[Via]:
         """Every Via element, top first."""
-        return [Via.parse(v) for v in self.headers.values("Via")]
+        return [Via.parse(v) for v in self._elements("Via")]
 
     @property
     def from_(self) -> NameAddr:
@@ -174,7 +187,7 @@ class Message:
     @property
     def contacts(self) -> list[NameAddr]:
         """Every Contact element (empty for none and for ``*``)."""
-        values = self.headers.values("Contact")
+        values = self._elements("Contact")
         if values == ["*"]:
             return []
         return [NameAddr.parse(v) for v in values]
@@ -182,11 +195,11 @@ class Message:
     @property
     def contact_star(self) -> bool:
         """True for ``Contact: *`` (REGISTER removing every binding)."""
-        return self.headers.values("Contact") == ["*"]
+        return self._elements("Contact") == ["*"]
 
     def route_set(self, name: str = "Route") -> list[NameAddr]:
         """Route (or Record-Route) elements in order."""
-        return [NameAddr.parse(v) for v in self.headers.values(name)]
+        return [NameAddr.parse(v) for v in self._elements(name)]
 
     @property
     def content_type(self) -> str | None:
@@ -215,7 +228,7 @@ class Message:
 
     def option_tags(self, name: str) -> list[str]:
         """Option tags of Supported/Require/Proxy-Require/Unsupported, lower case."""
-        return [v.lower() for v in self.headers.values(name)]
+        return [v.lower() for v in self._elements(name)]
 
 
 class Request(Message):

@@ -72,8 +72,10 @@ def parse_message(data: bytes) -> Request | Response:
     lines = head.split("\r\n")
     if "\n" in head and head.count("\n") != len(lines) - 1:
         lines = head.replace("\r\n", "\n").split("\n")
-    msg = _start_line(lines[0])
-    problem = _read_headers(lines, msg.headers)
+    msg, problem = _start_line(lines[0])
+    line_problem = _read_headers(lines, msg.headers)
+    if problem is None:
+        problem = line_problem
     if bad_utf8 and problem is None:
         problem = "Header section is not valid UTF-8"
     if problem is None and "\x00" in head:
@@ -88,7 +90,14 @@ def parse_message(data: bytes) -> Request | Response:
     return msg
 
 
-def _start_line(line: str) -> Request | Response:
+def _start_line(line: str) -> tuple[Request | Response, str | None]:
+    """The message the start line begins, and what is wrong with the line.
+
+    Raises ParseError when nothing can be built from it.  A request line that
+    is malformed but still readable (extra whitespace between its elements, a
+    Request-URI without a scheme) gives a request and a problem, so that the
+    headers are read and a 400 can be answered.
+    """
     if line.startswith("SIP/"):
         parts = line.split(" ", 2)
         if len(parts) < 2:
@@ -99,22 +108,23 @@ def _start_line(line: str) -> Request | Response:
             raise ParseError(f"Unsupported version {version[:16]}")
         if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] not in "123456":
             raise ParseError("Malformed status code")
-        return Response(int(code), reason, Headers(), b"", version)
+        return Response(int(code), reason, Headers(), b"", version), None
+    # Request-Line = Method SP Request-URI SP SIP-Version: exactly one SP each
+    problem: str | None = None
     parts = line.split(" ")
     if len(parts) != 3:
         parts = line.split()
-        if len(parts) != 3:
+        if len(parts) != 3 or not parts[2].upper().startswith("SIP/"):
             raise ParseError("Malformed request line")
+        problem = "Malformed request line (extra whitespace)"
     method, uri, version = parts
     if not _token(method):
         raise ParseError("Malformed method")
-    if ":" not in uri:
-        raise ParseError("Malformed Request-URI", 400, Request(method, uri, Headers()))
-    req = Request(method, uri, Headers(), b"", version)
-    if version.upper() != "SIP/2.0":
-        # keep reading the headers so that a 505 can be answered
-        req.version = version
-    return req
+    if ":" not in uri and problem is None:
+        problem = "Malformed Request-URI"
+    # a version other than SIP/2.0 is not a parse error: the caller answers 505
+    # (see check_version) once the headers are read
+    return Request(method, uri, Headers(), b"", version), problem
 
 
 # header names as written -> (key, wire name), for names already validated
@@ -132,7 +142,8 @@ def _read_headers(lines: list[str], headers: Headers) -> str | None:
         first = line[0]
         if first == " " or first == "\t":
             if not items:
-                return "Folded line before the first header"
+                problem = problem or "Folded line before the first header"
+                continue
             key, name, value = items[-1]
             items[-1] = (key, name, f"{value} {line.strip()}".strip())
             continue
@@ -226,6 +237,7 @@ class StreamFramer:
         self.max_message = max_message
         self._buffer = bytearray()
         self._body_needed = -1  # length of the current frame once its head is seen
+        self._after_pong = False  # the last read ended with a CRLF taken as a pong
         self.failed = False
 
     @property
@@ -243,30 +255,18 @@ class StreamFramer:
         while buf:
             if self._body_needed < 0:
                 if buf[0] == 0x0D or buf[0] == 0x0A:
-                    if buf.startswith(b"\r\n\r\n"):
-                        del buf[:4]
-                        out.append(KeepAlive(ping=True))
-                        continue
-                    if buf.startswith(b"\r\n"):
-                        if len(buf) == 2 or buf[2] != 0x0D:
-                            del buf[:2]
-                            out.append(KeepAlive(ping=False))
-                            continue
-                        if len(buf) < 4:
-                            break  # maybe the start of a ping
-                    # a lone LF or CR LF CR: skip a byte of noise
-                    del buf[:1]
+                    if not self._keepalive(buf, out):
+                        break
                     continue
+                self._after_pong = False
                 end = buf.find(b"\r\n\r\n")
                 if end < 0:
                     if len(buf) > self.max_message:
-                        self.failed = True
-                        raise ParseError("Header section too large", 413)
+                        raise self._head_too_large(buf)
                     break
                 head_len = end + 4
                 if head_len > self.max_message:
-                    self.failed = True
-                    raise ParseError("Header section too large", 413)
+                    raise self._head_too_large(buf)
                 length = self._content_length(bytes(buf[:head_len]))
                 if head_len + length > self.max_message:
                     self.failed = True
@@ -280,6 +280,43 @@ class StreamFramer:
             self._body_needed = -1
             out.append(frame)
         return out
+
+    def _keepalive(self, buf: bytearray, out: list[bytes | KeepAlive]) -> bool:
+        """Take the CR/LF bytes that start ``buf`` (between messages); False
+        when more bytes are needed to tell what they are.
+
+        CRLFCRLF is a ping, a lone CRLF a pong (RFC 5626 §3.5.1); other CRs
+        and LFs before a start line are skipped (§7.5).  A CRLF that ends
+        what has arrived is reported as a pong at once, since a client waits
+        for it; should the next bytes start with CRLF, the two were a ping cut
+        in half, and the second CRLF is reported as that ping.
+        """
+        if buf.startswith(b"\r\n"):
+            if self._after_pong or buf.startswith(b"\r\n\r\n"):
+                size = 2 if self._after_pong else 4
+                del buf[:size]
+                self._after_pong = False
+                out.append(KeepAlive(ping=True))
+                return True
+            if len(buf) == 3 and buf[2] == 0x0D:
+                return False  # maybe the start of a ping
+            del buf[:2]
+            self._after_pong = not buf
+            out.append(KeepAlive(ping=False))
+            return True
+        if len(buf) == 1 and buf[0] == 0x0D:
+            return False  # a CR waiting for its LF
+        self._after_pong = False
+        del buf[:1]  # a lone LF, or a CR without LF: noise
+        return True
+
+    def _head_too_large(self, buf: bytearray) -> ParseError:
+        """The error for a header section over the limit (the stream stops),
+        with the header lines that fit in the limit when they can be read."""
+        self.failed = True
+        cut = buf.rfind(b"\r\n", 0, self.max_message)
+        partial = _partial(bytes(buf[:cut])) if cut > 0 else None
+        return ParseError("Header section too large", 413, partial)
 
     def _content_length(self, head: bytes) -> int:
         m = _CONTENT_LENGTH.search(head)

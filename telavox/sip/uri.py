@@ -9,6 +9,7 @@ written (escaped), so that ``str(parse_uri(s)) == s`` for canonical input.
 
 from __future__ import annotations
 
+import ipaddress
 import string
 
 import attrs
@@ -45,6 +46,9 @@ _PASSWORD_SAFE = frozenset(string.ascii_letters + string.digits + "-_.!~*'()&=+$
 _PARAM_SAFE = frozenset(string.ascii_letters + string.digits + "-_.!~*'()[]/:&+$")
 _HEADER_SAFE = frozenset(string.ascii_letters + string.digits + "-_.!~*'()[]/?:+$")
 _FORBIDDEN = frozenset(" \t\r\n\x00<>\"")
+# reserved characters (RFC 3261 §25.1) and "%": their escapes are not equivalent
+# to the characters themselves (§19.1.4)
+_KEEP_ESCAPED = frozenset(";/?:@&=+$,%")
 
 
 def unescape(text: str) -> str:
@@ -66,6 +70,42 @@ def unescape(text: str) -> str:
         out.append(b)
         i += 1
     return out.decode("utf-8", "replace")
+
+
+def _comparable(text: str) -> str:
+    """``text`` with the escapes of unreserved characters decoded, and the
+    escapes of reserved ones written in upper case, for comparison (§19.1.4)."""
+    if "%" not in text:
+        return text
+    out = bytearray()
+    raw = text.encode("utf-8")
+    n = len(raw)
+    i = 0
+    while i < n:
+        b = raw[i]
+        if b == 0x25 and i + 2 < n and chr(raw[i + 1]) in _HEX and chr(raw[i + 2]) in _HEX:
+            code = int(raw[i + 1 : i + 3], 16)
+            if chr(code) in _KEEP_ESCAPED:
+                out += b"%%%02X" % code
+            else:
+                out.append(code)
+            i += 3
+            continue
+        out.append(b)
+        i += 1
+    return out.decode("utf-8", "replace")
+
+
+def _host_key(host: str) -> str:
+    """A host for comparison: lower case, IPv6 references by address value
+    (RFC 5954 §4)."""
+    h = host.lower()
+    if h.startswith("["):
+        try:
+            return f"[{ipaddress.IPv6Address(h[1:-1])}]"
+        except ValueError:
+            return h
+    return h
 
 
 def escape(text: str, safe: frozenset[str] = _USER_SAFE) -> str:
@@ -251,21 +291,36 @@ class SipUri:
             return False
         if self.scheme.lower() != other.scheme.lower():
             return False
-        if (self.user_unescaped, self.password) != (other.user_unescaped, other.password):
+        if _optional(self.user) != _optional(other.user):
+            return False  # userinfo compares case-sensitively
+        if _optional(self.password) != _optional(other.password):
             return False
-        if self.host_bare != other.host_bare or self.port != other.port:
+        if _host_key(self.host) != _host_key(other.host) or self.port != other.port:
             return False
-        mine = {k.lower(): unescape(v).lower() if v else v for k, v in self.params}
-        theirs = {k.lower(): unescape(v).lower() if v else v for k, v in other.params}
+        mine = _param_map(self.params)
+        theirs = _param_map(other.params)
         for special in ("user", "ttl", "method", "maddr", "transport"):
-            if mine.get(special) != theirs.get(special):
+            # present in one only, or with different values: not equivalent
+            if (special in mine, mine.get(special)) != (special in theirs, theirs.get(special)):
                 return False
         for k in mine.keys() & theirs.keys():
             if mine[k] != theirs[k]:
                 return False
-        h1 = {k.lower(): unescape(v) for k, v in self.headers}
-        h2 = {k.lower(): unescape(v) for k, v in other.headers}
+        h1 = {_comparable(k).lower(): _comparable(v) for k, v in self.headers}
+        h2 = {_comparable(k).lower(): _comparable(v) for k, v in other.headers}
         return h1 == h2
+
+
+def _optional(text: str | None) -> str | None:
+    return None if text is None else _comparable(text)
+
+
+def _param_map(params: Params) -> dict[str, str | None]:
+    """URI parameters by lower-case name, values comparable and lower case."""
+    return {
+        _comparable(k).lower(): None if v is None else _comparable(v).lower()
+        for k, v in params
+    }
 
 
 _VISUAL_SEPARATORS = str.maketrans("", "", "-.()")
