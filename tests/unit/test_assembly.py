@@ -1,0 +1,80 @@
+"""The component table, the base application contract and reconfiguration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+import pytest
+from twisted.application.service import IService
+from twisted.internet.task import Clock
+from zope.interface.verify import verifyObject
+
+from telavox.assembly import COMPONENTS, build_platform
+from telavox.config import parse_config
+from telavox.interfaces import IBaseApplication, IEventBus, IStore
+from telavox.records import HealthStatus, ReconfigureError
+from telavox.transport.interfaces import ISipHandler
+
+
+def _platform(tmp_path: Path, extra: str = "") -> object:
+    config = parse_config(f"[platform]\ndata_dir = '{tmp_path}'\n{extra}")
+    return build_platform(config, Clock(), config_text="", config_source="test")
+
+
+def test_every_component_provides_its_interfaces(tmp_path: Path) -> None:
+    """Each built component is a named IService and IBaseApplication."""
+    root = _platform(tmp_path)
+    components = root.components  # type: ignore[attr-defined]
+    assert [c.name for c in components] == [spec.name for spec in COMPONENTS]
+    for component in components:
+        assert verifyObject(IBaseApplication, component)
+        assert verifyObject(IService, component)
+        assert root.getServiceNamed(component.name) is component  # type: ignore[attr-defined]
+    platform = root.platform  # type: ignore[attr-defined]
+    assert verifyObject(IStore, platform.store)
+    assert verifyObject(IEventBus, platform.bus)
+
+
+def test_sipproxy_is_a_sip_handler(tmp_path: Path) -> None:
+    """The proxy provides ISipHandler for its endpoint; stopped, it says it is down."""
+    root = _platform(tmp_path)
+    proxy = root.getServiceNamed("sipproxy")  # type: ignore[attr-defined]
+    assert verifyObject(ISipHandler, proxy)
+    assert proxy.health().status is HealthStatus.DOWN
+    stats = proxy.stats()
+    assert stats["options_answered"] == 0
+    assert all(isinstance(v, (int, float)) for v in stats.values())
+
+
+def test_reconfigure_live_key(tmp_path: Path) -> None:
+    """A change of a live key is applied and becomes the component's section."""
+    root = _platform(tmp_path)
+    proxy = root.getServiceNamed("sipproxy")  # type: ignore[attr-defined]
+    new = attrs.evolve(proxy.section, user_agent="Other")
+    results: list[object] = []
+    proxy.reconfigure(new).addBoth(results.append)
+    assert results == [None]
+    assert proxy.section.user_agent == "Other"
+
+
+def test_reconfigure_restart_key_is_refused(tmp_path: Path) -> None:
+    """A change of a restart-only key fails with ReconfigureError naming it
+    and leaves the old section in force."""
+    root = _platform(tmp_path)
+    proxy = root.getServiceNamed("sipproxy")  # type: ignore[attr-defined]
+    old = proxy.section
+    other = parse_config("[sipproxy]\nlisten = ['udp:127.0.0.1:5999']").sipproxy
+    failures: list[object] = []
+    proxy.reconfigure(attrs.evolve(other, user_agent="x")).addErrback(failures.append)
+    (failure,) = failures
+    error = failure.value  # type: ignore[attr-defined]
+    assert isinstance(error, ReconfigureError)
+    assert error.restart_keys == ("listen",)
+    assert proxy.section is old
+
+
+@pytest.mark.parametrize("spec", COMPONENTS, ids=[s.name for s in COMPONENTS])
+def test_factories_import(spec: object) -> None:
+    """Every factory named in the table can be imported."""
+    assert callable(spec.load())  # type: ignore[attr-defined]
