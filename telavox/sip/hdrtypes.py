@@ -131,7 +131,7 @@ class Via:
             return None
         if v == "":
             return True
-        return int(v) if v.isdigit() and len(v) <= 5 else True
+        return int(v) if v.isdigit() and v.isascii() and len(v) <= 5 else True
 
     @property
     def maddr(self) -> str | None:

@@ -98,7 +98,8 @@ def _start_line(line: str) -> tuple[Request | Response, str | None]:
     Request-URI without a scheme) gives a request and a problem, so that the
     headers are read and a 400 can be answered.
     """
-    if line.startswith("SIP/"):
+    # the SIP-Version is case-insensitive (§7.1)
+    if line.startswith("SIP/") or (line[:1] == "s" and line[:4].upper() == "SIP/"):
         parts = line.split(" ", 2)
         if len(parts) < 2:
             raise ParseError("Malformed status line")

@@ -312,6 +312,7 @@ class SipUri:
 
 
 def _optional(text: str | None) -> str | None:
+    """:func:`_comparable` of an optional part."""
     return None if text is None else _comparable(text)
 
 
