@@ -8,7 +8,7 @@ for something a peer sent wrong (a malformed message: answer it with
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from telavox.sip.message import Message
@@ -39,6 +39,8 @@ class ParseError(RemoteSipError):
     def __init__(self, reason: str, status: int = 400, message: Message | None = None) -> None:
         super().__init__(reason, status)
         self.message = message
+        #: for a stream framing error: the frames complete before the error
+        self.frames: list[Any] = []
 
 
 class LocalSipError(SipError):

@@ -114,10 +114,12 @@ class Headers:
     (entries are immutable tuples).
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "generation")
 
     def __init__(self, items: list[tuple[str, str, str]] | None = None) -> None:
         self._items: list[tuple[str, str, str]] = items if items is not None else []
+        #: bumped by every change, so that parsed views of fields can be cached
+        self.generation = 0
 
     @classmethod
     def of(cls, *pairs: tuple[str, str]) -> Headers:
@@ -129,7 +131,9 @@ class Headers:
 
     def copy(self) -> Headers:
         """A shallow copy (entries are shared immutable tuples)."""
-        return Headers(list(self._items))
+        h = Headers(list(self._items))
+        h.generation = self.generation
+        return h
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         """``(wire name, value)`` of every entry, in order."""
@@ -155,6 +159,12 @@ class Headers:
 
     def entries(self) -> list[tuple[str, str, str]]:
         """The raw ``(key, name, value)`` list (do not mutate)."""
+        return self._items
+
+    def building(self) -> list[tuple[str, str, str]]:
+        """The raw list, for code that fills it in place (the parser,
+        response builders); counts as a change."""
+        self.generation += 1
         return self._items
 
     def get(self, name: str, default: str | None = None) -> str | None:
@@ -211,6 +221,7 @@ class Headers:
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         """Append a field (or put it before every other field of that name)."""
+        self.generation += 1
         key, wire = header_key(name)
         entry = (key, wire, value)
         if not first:
@@ -224,11 +235,13 @@ class Headers:
 
     def insert_at_top(self, name: str, value: str) -> None:
         """Put a field first of all fields (for Via, which leads a request)."""
+        self.generation += 1
         key, wire = header_key(name)
         self._items.insert(0, (key, wire, value))
 
     def set(self, name: str, value: str) -> None:
         """Replace every field called ``name`` by one, where the first stood."""
+        self.generation += 1
         key, wire = header_key(name)
         items = self._items
         for i, (k, _, _) in enumerate(items):
@@ -240,6 +253,7 @@ class Headers:
 
     def remove(self, name: str) -> int:
         """Delete every field called ``name``; returns how many were removed."""
+        self.generation += 1
         key = header_key(name)[0]
         before = len(self._items)
         self._items = [it for it in self._items if it[0] != key]
@@ -248,6 +262,7 @@ class Headers:
     def pop_first_value(self, name: str) -> str | None:
         """Remove and return the first element of a list-valued field (the top
         Via, the first Route), keeping the others on their line."""
+        self.generation += 1
         key = header_key(name)[0]
         items = self._items
         i = 0
@@ -270,6 +285,7 @@ class Headers:
 
     def replace_first_value(self, name: str, value: str) -> bool:
         """Replace the first element of a list-valued field; False if absent."""
+        self.generation += 1
         key = header_key(name)[0]
         for i, (k, wire, v) in enumerate(self._items):
             if k != key:

@@ -80,13 +80,48 @@ class Message:
     ``KeyError`` for missing mandatory ones.
     """
 
-    __slots__ = ("body", "headers")
+    __slots__ = ("_views", "_views_gen", "_views_of", "body", "headers")
 
     is_request: ClassVar[bool] = False
 
     def __init__(self, headers: Headers | None = None, body: bytes = b"") -> None:
         self.headers = headers if headers is not None else Headers()
         self.body = body
+        # parsed views of fields (frozen values), valid for one generation
+        # of one Headers object
+        self._views: dict[str, object] | None = None
+        self._views_of: Headers | None = None
+        self._views_gen = -1
+
+    def _view(self, key: str) -> object | None:
+        """A cached parsed view, if still valid for the current headers."""
+        views = self._views
+        if views is None:
+            return None
+        headers = self.headers
+        if self._views_of is not headers or self._views_gen != headers.generation:
+            self._views = None
+            return None
+        return views.get(key)
+
+    def _keep(self, key: str, value: object) -> None:
+        headers = self.headers
+        views = self._views
+        if views is None or self._views_of is not headers or (
+                self._views_gen != headers.generation):
+            views = self._views = {}
+            self._views_of = headers
+            self._views_gen = headers.generation
+        views[key] = value
+
+    def _copy_views(self, other: Message) -> None:
+        """Share still-valid views with ``other`` (whose headers are a copy)."""
+        views = self._views
+        if views is not None and self._views_of is self.headers and (
+                self._views_gen == self.headers.generation):
+            other._views = dict(views)
+            other._views_of = other.headers
+            other._views_gen = other.headers.generation
 
     # -- serialisation ---------------------------------------------------------
 
@@ -144,20 +179,35 @@ class Message:
     @property
     def cseq(self) -> CSeq:
         """The parsed CSeq."""
-        return CSeq.parse(self._required("CSeq"))
+        cached = self._view("cseq")
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        value = CSeq.parse(self._required("CSeq"))
+        self._keep("cseq", value)
+        return value
 
     @property
     def top_via(self) -> Via:
         """The first Via element (HeaderError when Via is there but empty)."""
+        cached = self._view("top_via")
+        if cached is not None:
+            return cached  # type: ignore[return-value]
         try:
-            value = self.headers.first_value("Via")
+            text = self.headers.first_value("Via")
         except GrammarError as e:
             raise HeaderError(str(e)) from None
-        if value is None:
+        if text is None:
             if "Via" in self.headers:
                 raise HeaderError("empty Via header")
             raise KeyError("Via")
-        return Via.parse(value)
+        via = Via.parse(text)
+        self._keep("top_via", via)
+        return via
+
+    def set_top_via(self, via: Via) -> None:
+        """Replace the first Via element (e.g. after adding received/rport)."""
+        self.headers.replace_first_value("Via", str(via))
+        self._keep("top_via", via)
 
     @property
     def vias(self) -> list[Via]:
@@ -167,12 +217,22 @@ class Message:
     @property
     def from_(self) -> NameAddr:
         """The From field."""
-        return NameAddr.parse(self._required("From"))
+        cached = self._view("from")
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        value = NameAddr.parse(self._required("From"))
+        self._keep("from", value)
+        return value
 
     @property
     def to(self) -> NameAddr:
         """The To field."""
-        return NameAddr.parse(self._required("To"))
+        cached = self._view("to")
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        value = NameAddr.parse(self._required("To"))
+        self._keep("to", value)
+        return value
 
     @property
     def from_tag(self) -> str | None:
@@ -284,6 +344,7 @@ class Request(Message):
         """An independent copy (headers list copied, values shared)."""
         r = Request(self.method, self.uri_text, self.headers.copy(), self.body, self.version)
         r._uri = self._uri
+        self._copy_views(r)
         return r
 
     def __eq__(self, other: object) -> bool:
@@ -335,7 +396,9 @@ class Response(Message):
 
     def copy(self) -> Response:
         """An independent copy (headers list copied, values shared)."""
-        return Response(self.status, self.reason, self.headers.copy(), self.body, self.version)
+        r = Response(self.status, self.reason, self.headers.copy(), self.body, self.version)
+        self._copy_views(r)
+        return r
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Response):
@@ -371,17 +434,19 @@ def make_response(
     answer a malformed request with 400.
     """
     h = Headers()
-    items = h.entries()
+    items = h.building()
+    tagged = False
     for key, name, value in request.headers.entries():
         if key in ("via", "from", "call-id", "cseq"):
             items.append((key, name, value))
         elif key == "to":
-            if to_tag is not None and status > 100:
+            if to_tag is not None and status > 100 and not tagged:
+                tagged = True
                 try:
-                    to = NameAddr.parse(value)
+                    to = request.to
                     if to.tag is None:
                         value = str(to.with_tag(to_tag))
-                except HeaderError:
+                except (HeaderError, KeyError):
                     pass
             items.append((key, name, value))
         elif key == "timestamp" and status == 100:
@@ -394,7 +459,7 @@ def make_response(
 def _copy_fields(source: Message, target: Headers, names: tuple[str, ...]) -> None:
     for key, name, value in source.headers.entries():
         if key in names:
-            target.entries().append((key, name, value))
+            target.building().append((key, name, value))
 
 
 def make_cancel(invite: Request) -> Request:

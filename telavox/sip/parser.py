@@ -134,9 +134,14 @@ _NAMES_LIMIT = 4096
 
 
 def _read_headers(lines: list[str], headers: Headers) -> str | None:
-    """Fill ``headers``; returns a problem description or None."""
-    items = headers.entries()
+    """Fill ``headers``; returns a problem description or None.
+
+    Folded continuation lines (§7.3.1) are collected and joined once per
+    field, so the work stays linear in the size of the header section.
+    """
+    items = headers.building()
     problem: str | None = None
+    folds: dict[int, list[str]] | None = None
     for line in lines[1:]:
         if not line:
             continue
@@ -145,8 +150,11 @@ def _read_headers(lines: list[str], headers: Headers) -> str | None:
             if not items:
                 problem = problem or "Folded line before the first header"
                 continue
-            key, name, value = items[-1]
-            items[-1] = (key, name, f"{value} {line.strip()}".strip())
+            part = line.strip()
+            if part:
+                if folds is None:
+                    folds = {}
+                folds.setdefault(len(items) - 1, []).append(part)
             continue
         name, sep, value = line.partition(":")
         known = _NAMES.get(name)
@@ -162,6 +170,10 @@ def _read_headers(lines: list[str], headers: Headers) -> str | None:
             if len(_NAMES) < _NAMES_LIMIT:
                 _NAMES[name] = known
         items.append((known[0], known[1], value.strip()))
+    if folds:
+        for index, parts in folds.items():
+            key, name, value = items[index]
+            items[index] = (key, name, " ".join([value, *parts]).strip())
     return problem
 
 
@@ -239,6 +251,7 @@ class StreamFramer:
         self._buffer = bytearray()
         self._body_needed = -1  # length of the current frame once its head is seen
         self._after_pong = False  # the last read ended with a CRLF taken as a pong
+        self._scanned = 0  # bytes of the buffer already searched for CRLFCRLF
         self.failed = False
 
     @property
@@ -247,12 +260,24 @@ class StreamFramer:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[bytes | KeepAlive]:
-        """Add ``data``; return what is now complete."""
+        """Add ``data``; return what is now complete.
+
+        On a framing error the :class:`ParseError` raised carries, in its
+        ``frames`` attribute, what was complete before the error.
+        """
         if self.failed:
             return []
+        out: list[bytes | KeepAlive] = []
+        try:
+            self._feed(data, out)
+        except ParseError as e:
+            e.frames = out
+            raise
+        return out
+
+    def _feed(self, data: bytes, out: list[bytes | KeepAlive]) -> None:
         buf = self._buffer
         buf += data
-        out: list[bytes | KeepAlive] = []
         while buf:
             if self._body_needed < 0:
                 if buf[0] == 0x0D or buf[0] == 0x0A:
@@ -260,11 +285,13 @@ class StreamFramer:
                         break
                     continue
                 self._after_pong = False
-                end = buf.find(b"\r\n\r\n")
+                end = buf.find(b"\r\n\r\n", max(0, self._scanned - 3))
                 if end < 0:
+                    self._scanned = len(buf)
                     if len(buf) > self.max_message:
                         raise self._head_too_large(buf)
                     break
+                self._scanned = 0
                 head_len = end + 4
                 if head_len > self.max_message:
                     raise self._head_too_large(buf)
@@ -280,7 +307,6 @@ class StreamFramer:
             del buf[: self._body_needed]
             self._body_needed = -1
             out.append(frame)
-        return out
 
     def _keepalive(self, buf: bytearray, out: list[bytes | KeepAlive]) -> bool:
         """Take the CR/LF bytes that start ``buf`` (between messages); False

@@ -10,6 +10,7 @@ written (escaped), so that ``str(parse_uri(s)) == s`` for canonical input.
 from __future__ import annotations
 
 import ipaddress
+import re
 import string
 
 import attrs
@@ -37,8 +38,6 @@ class UriError(GrammarError):
 
 
 _HEX = frozenset(string.hexdigits)
-_HOST_CHARS = frozenset(string.ascii_letters + string.digits + "-._")
-_IPV6_CHARS = frozenset(string.hexdigits + ":.")
 _SCHEME_CHARS = frozenset(string.ascii_letters + string.digits + "+-.")
 # unreserved / user-unreserved (RFC 3261 §25.1): kept as is in user parts
 _USER_SAFE = frozenset(string.ascii_letters + string.digits + "-_.!~*'()&=+$,;?/")
@@ -128,16 +127,22 @@ def format_host(host: str) -> str:
     return host
 
 
+_HOST_RE = re.compile(r"[A-Za-z0-9._-]+\Z")
+_IPV6_REF_RE = re.compile(r"\[[0-9A-Fa-f:.]{2,}\]\Z")
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*\Z")
+_FORBIDDEN_RE = re.compile(r"[ \t\r\n\x00<>\"]")
+
+
 def _check_host(host: str) -> str:
+    if _HOST_RE.match(host) is not None:
+        return host
     if not host:
         raise UriError("empty host")
     if host[0] == "[":
-        if host[-1] != "]" or len(host) < 4 or not all(c in _IPV6_CHARS for c in host[1:-1]):
+        if _IPV6_REF_RE.match(host) is None:
             raise UriError(f"bad IPv6 reference {host!r}")
         return host
-    if not all(c in _HOST_CHARS for c in host):
-        raise UriError(f"bad host {host!r}")
-    return host
+    raise UriError(f"bad host {host!r}")
 
 
 def split_hostport(text: str) -> tuple[str, int | None]:
@@ -388,12 +393,13 @@ def parse_uri(text: str) -> Uri:
     Raises :class:`UriError` (never anything else) for invalid text.
     """
     scheme, sep, rest = text.partition(":")
-    if not sep or not scheme or not all(c in _SCHEME_CHARS for c in scheme):
+    if not sep or _SCHEME_RE.match(scheme) is None:
+        if sep and scheme and all(c in _SCHEME_CHARS for c in scheme):
+            raise UriError(f"bad URI scheme {scheme!r}")
         raise UriError(f"not a URI: {text[:60]!r}")
-    if not scheme[0].isalpha():
-        raise UriError(f"bad URI scheme {scheme!r}")
     lscheme = scheme.lower()
-    _check_chars(rest, "URI")
+    if _FORBIDDEN_RE.search(rest) is not None:
+        _check_chars(rest, "URI")
     if lscheme in ("sip", "sips"):
         return _parse_sip(lscheme, rest)
     if lscheme == "tel":

@@ -83,12 +83,20 @@ class SipStreamProtocol(Protocol):
         if self._idle is not None and self._idle.active():
             self._idle.reset(self.connections.idle_timeout)
         endpoint = self.connections.endpoint
+        fatal: ParseError | None = None
         try:
             frames = self.framer.feed(data)
         except ParseError as e:
-            endpoint.malformed(e, self.source(), len(data))
+            frames, fatal = e.frames, e
+        self._handle_frames(frames)
+        if fatal is not None and not self.closed:
+            endpoint.malformed(fatal, self.source(), len(data))
             self.close()
             return
+        self._watch_partial()
+
+    def _handle_frames(self, frames: list[bytes | KeepAlive]) -> None:
+        endpoint = self.connections.endpoint
         for frame in frames:
             if isinstance(frame, KeepAlive):
                 if frame.ping:
@@ -103,7 +111,6 @@ class SipStreamProtocol(Protocol):
             endpoint.message_received(message, self.source(), len(frame))
             if self.closed:
                 return
-        self._watch_partial()
 
     def _watch_partial(self) -> None:
         if self.framer.buffered:

@@ -25,6 +25,7 @@ import heapq
 import itertools
 
 from telavox.sip.errors import LocalSipError
+from telavox.sip.grammar import set_param
 from telavox.sip.hdrtypes import Via
 from telavox.sip.message import Request, Response
 from telavox.sip.timers import TimerConfig
@@ -167,17 +168,20 @@ class TransactionLayer:
         via = request.top_via
         if source.local:
             return via
-        changed = via
-        host, _ = via.sent_by
-        if host != source.host.lower():
-            changed = changed.with_param("received", source.host)
-        if via.rport is True:
-            changed = changed.with_param("rport", str(source.port))
-            if changed.received is None:
-                changed = changed.with_param("received", source.host)
-        if changed is not via:
-            request.headers.replace_first_value("Via", str(changed))
-        return changed
+        host = source.host
+        rport = via.rport
+        params = via.params
+        if via.sent_by[0] != host.lower():
+            params = set_param(params, "received", host)
+        elif rport is not True:
+            return via
+        if rport is True:
+            params = set_param(params, "rport", str(source.port))
+            if via.received is None and params is via.params:
+                params = set_param(params, "received", host)
+        stamped = Via(via.transport, via.host, via.port, params)
+        request.set_top_via(stamped)
+        return stamped
 
     def _receive_response(self, response: Response, source: Source, now: float) -> list[Action]:
         via = response.top_via
