@@ -60,14 +60,37 @@ REASON_PHRASES: dict[int, str] = {
 }  # fmt: skip
 
 
+class _RandomPool:
+    """Bytes from the operating system's CSPRNG, fetched 4 KiB at a time so
+    that a tag or branch does not cost a system call each."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._buffer = b""
+        self._position = 0
+
+    def hex(self, count: int) -> str:
+        """``count`` random bytes as hex."""
+        start = self._position
+        end = start + count
+        if end > len(self._buffer):
+            self._buffer = os.urandom(self._size)
+            start, end = 0, count
+        self._position = end
+        return self._buffer[start:end].hex()
+
+
+_random = _RandomPool()
+
+
 def new_branch() -> str:
     """A fresh RFC 3261 branch: the magic cookie and 64 random bits."""
-    return BRANCH_MAGIC + os.urandom(8).hex()
+    return BRANCH_MAGIC + _random.hex(8)
 
 
 def new_tag() -> str:
-    """A fresh From/To tag (32 random bits, §19.3)."""
-    return os.urandom(4).hex()
+    """A fresh From/To tag (64 random bits; §19.3 asks for at least 32)."""
+    return _random.hex(8)
 
 
 class Message:
@@ -113,6 +136,12 @@ class Message:
             self._views_of = headers
             self._views_gen = headers.generation
         views[key] = value
+
+    def forget_views(self) -> None:
+        """Drop cached parsed views (a long-lived message that is only kept
+        for retransmission need not hold them)."""
+        self._views = None
+        self._views_of = None
 
     def _copy_views(self, other: Message) -> None:
         """Share still-valid views with ``other`` (whose headers are a copy)."""
@@ -328,6 +357,10 @@ class Request(Message):
     def uri(self, value: Uri) -> None:
         self._uri = value
         self.uri_text = str(value)
+
+    def forget_uri(self) -> None:
+        """Drop the parsed Request-URI (it is parsed again when asked for)."""
+        self._uri = None
 
     def uri_valid(self) -> bool:
         """True when the Request-URI parses."""

@@ -575,12 +575,22 @@ class SipEndpoint:
         return out
 
 
+_KNOWN_HOSTS: dict[str, bool] = {}
+
+
 def _is_ip(host: str) -> bool:
+    """True for an IPv4/IPv6 address literal (answers remembered, bounded)."""
+    known = _KNOWN_HOSTS.get(host)
+    if known is not None:
+        return known
     try:
         socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+        result = True
     except OSError:
-        return False
-    return True
+        result = False
+    if len(_KNOWN_HOSTS) < 65536:
+        _KNOWN_HOSTS[host] = result
+    return result
 
 
 def _check_request(request: Request) -> tuple[int, str] | None:

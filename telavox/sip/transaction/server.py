@@ -218,6 +218,10 @@ class ServerNonInvite(ServerTransaction):
         self.state = State.COMPLETED
         delay = 0.0 if self.dest.reliable else self._host.timers.timeout
         self.set_timer(Input.TIMER_J, delay, now)
+        # only the response is needed until Timer J: let the parsed views go
+        self.request.forget_views()
+        if isinstance(self.request, Request):
+            self.request.forget_uri()
         return self._send_response(arg)
 
     TABLE: ClassVar[dict[tuple[State, Input], Handler]] = {

@@ -166,9 +166,14 @@ def test_error_ack_takes_to_from_the_response() -> None:
 
 
 def test_new_branch_and_tag() -> None:
-    """Branches carry the magic cookie; branches and tags are fresh each time."""
-    assert new_branch().startswith("z9hG4bK") and new_branch() != new_branch()
-    assert len(new_tag()) == 8 and new_tag() != new_tag()
+    """Branches carry the magic cookie and 64 random bits; tags have at least
+    the 32 random bits of §19.3; both are fresh each time, also across a
+    refill of the random pool."""
+    assert new_branch().startswith("z9hG4bK") and len(new_branch()) == 7 + 16
+    assert len(new_tag()) >= 8
+    tags = {new_tag() for _ in range(2000)}
+    branches = {new_branch() for _ in range(2000)}
+    assert len(tags) == 2000 and len(branches) == 2000
 
 
 # --- serialisation and equality -----------------------------------------------------------
