@@ -29,7 +29,6 @@ from telavox.config import Config, ConfigError
 from telavox.records import ComponentEvent, ReconfigureError
 from telavox.transport.tls import TlsError
 
-
 GC_THRESHOLDS = (50_000, 20, 20)
 """Collector thresholds while serving: a SIP server keeps every transaction
 alive for up to 64*T1, so with CPython's defaults (700, 10, 10) full
