@@ -18,6 +18,27 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "benchmarks.md"
 
 
+NOTES = [
+    "## Reading the figures",
+    "",
+    "- The SIP core figures are pure Python work on one core with the fake clock",
+    "  (no sockets): parsing keeps the typed views a transaction needs (top Via,",
+    "  CSeq) and leaves the rest lazy; the transaction rows exclude parsing.",
+    "- Under SIPp the server also pays for the reactor turn and two system calls",
+    "  per OPTIONS at light load (one datagram per wake-up); the canned-200 floor",
+    "  row is that cost alone.  The rest is parsing, the stateful transaction",
+    "  (kept for 64*T1 to absorb retransmissions, as RFC 3261 asks), the checks of",
+    "  the Request-URI, From and To, and building the response.",
+    "- CPython's default collector thresholds cost more than the SIP work once",
+    "  tens of thousands of transactions are alive; the platform freezes start-up",
+    "  objects and raises the thresholds (telavox/platform.py, GC_THRESHOLDS).",
+    "- Kamailio runs one UDP worker with `-x tlsf -m 1024`, answering",
+    "  transaction-statefully with the same capability headers",
+    "  (bench/kamailio-options.cfg).",
+    "",
+]
+
+
 def table(rows: list[tuple[str, str, str]]) -> str:
     lines = ["| what | figure | detail |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
@@ -51,6 +72,7 @@ def main() -> int:
     ]
     for title, command, rows in sections:
         text += [f"## {title}", "", f"Command: `{command}`", "", table(rows), ""]
+    text += NOTES
     OUTPUT.write_text("\n".join(text))
     print(f"wrote {OUTPUT}")
     return 0
