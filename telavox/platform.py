@@ -29,6 +29,9 @@ from telavox.config import Config, ConfigError
 from telavox.records import ComponentEvent, ReconfigureError
 from telavox.transport.tls import TlsError
 
+SHARED_SECTIONS = ("platform", "sip", "tls")
+"""Sections every component reads at start; changing them needs a restart."""
+
 GC_THRESHOLDS = (50_000, 20, 20)
 """Collector thresholds while serving: a SIP server keeps every transaction
 alive for up to 64*T1, so with CPython's defaults (700, 10, 10) full
@@ -126,7 +129,11 @@ class PlatformService(MultiService):
     def reload(self) -> defer.Deferred[list[str]]:
         """Re-read the configuration and reconfigure every component.
 
-        Fires with the names of the components that took a new section.
+        Every component is handed its section (changed or not) and either
+        takes it or keeps its old one; changes to the sections every component
+        reads at start (:data:`SHARED_SECTIONS`) are reported as needing a
+        restart.  Fires with the names of the components that took their
+        section.
         """
         if self._reload_config is None:
             return defer.succeed([])
@@ -135,12 +142,16 @@ class PlatformService(MultiService):
         except ConfigError as e:
             self.log.error("configuration not reloaded: {error}", error=str(e))
             return defer.succeed([])
+        shared = [name for name in SHARED_SECTIONS
+                  if getattr(config, name) != getattr(self.config, name)]
+        if shared:
+            self.log.warn("changes to {sections} take effect after a restart",
+                          sections=", ".join(f"[{name}]" for name in shared))
         attempts: list[defer.Deferred[Any]] = []
         for component in self.components:
             section_name = component.config_section or component.name
             new = getattr(config, section_name, None)
-            old = getattr(self.config, section_name, None)
-            if new is None or new == old:
+            if new is None:
                 continue
             d = component.reconfigure(new)
             d.addCallbacks(self._reconfigured, self._refused,
@@ -154,7 +165,7 @@ class PlatformService(MultiService):
         return done
 
     def _reconfigured(self, _: object, component: BaseApplication) -> str:
-        self.log.info("{component}: new configuration in force", component=component.name)
+        self.log.info("{component}: configuration in force", component=component.name)
         self.platform.bus.publish(ComponentEvent(
             component=component.name, what="reconfigured",
             timestamp=self.platform.reactor.seconds()))

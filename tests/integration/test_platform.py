@@ -387,7 +387,7 @@ def test_sighup_reconfigures_live(platform: Platform) -> None:
     process.config.write_text(original.replace('user_agent = "Telavox test"',
                                                'user_agent = "Telavox reloaded"'))
     process.signal(signal.SIGHUP)
-    process.wait_for_log("sipproxy: new configuration in force", after=offset)
+    process.wait_for_log("sipproxy: configuration in force", after=offset)
     response = parse_response(udp_exchange(platform.port, options_request(platform.port)))
     assert response.headers.get("Server") == "Telavox reloaded"
 
@@ -395,6 +395,11 @@ def test_sighup_reconfigures_live(platform: Platform) -> None:
     process.config.write_text(original.replace("tcp:127.0.0.1", "tcp:127.0.0.2"))
     process.signal(signal.SIGHUP)
     process.wait_for_log("changing listen needs a restart", after=offset)
+
+    offset = len(process.log())
+    process.config.write_text(original.replace("t1 = 0.5", "t1 = 0.25"))
+    process.signal(signal.SIGHUP)
+    process.wait_for_log("changes to [sip] take effect after a restart", after=offset)
 
     offset = len(process.log())
     process.config.write_text("[sip]\nt1 = -1\n")
