@@ -12,12 +12,15 @@ Typed views of header fields (:class:`~telavox.sip.hdrtypes.Via`, ``CSeq``,
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from collections.abc import Callable
+from typing import ClassVar, TypeVar
 
 from telavox.sip.grammar import GrammarError
 from telavox.sip.hdrtypes import BRANCH_MAGIC, CSeq, HeaderError, NameAddr, Via
 from telavox.sip.headers import Headers
 from telavox.sip.uri import Uri, UriError, parse_uri
+
+_V = TypeVar("_V")
 
 __all__ = [
     "REASON_PHRASES",
@@ -205,22 +208,26 @@ class Message:
         """The Call-ID value."""
         return self._required("Call-ID")
 
+    def _cached(self, key: str, build: Callable[[], _V]) -> _V:
+        """The parsed view ``key``, built once per version of the headers."""
+        cached = self._view(key)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        value = build()
+        self._keep(key, value)
+        return value
+
     @property
     def cseq(self) -> CSeq:
         """The parsed CSeq."""
-        cached = self._view("cseq")
-        if cached is not None:
-            return cached  # type: ignore[return-value]
-        value = CSeq.parse(self._required("CSeq"))
-        self._keep("cseq", value)
-        return value
+        return self._cached("cseq", lambda: CSeq.parse(self._required("CSeq")))
 
     @property
     def top_via(self) -> Via:
         """The first Via element (HeaderError when Via is there but empty)."""
-        cached = self._view("top_via")
-        if cached is not None:
-            return cached  # type: ignore[return-value]
+        return self._cached("top_via", self._parse_top_via)
+
+    def _parse_top_via(self) -> Via:
         try:
             text = self.headers.first_value("Via")
         except GrammarError as e:
@@ -229,9 +236,7 @@ class Message:
             if "Via" in self.headers:
                 raise HeaderError("empty Via header")
             raise KeyError("Via")
-        via = Via.parse(text)
-        self._keep("top_via", via)
-        return via
+        return Via.parse(text)
 
     def set_top_via(self, via: Via) -> None:
         """Replace the first Via element (e.g. after adding received/rport)."""
@@ -246,22 +251,12 @@ class Message:
     @property
     def from_(self) -> NameAddr:
         """The From field."""
-        cached = self._view("from")
-        if cached is not None:
-            return cached  # type: ignore[return-value]
-        value = NameAddr.parse(self._required("From"))
-        self._keep("from", value)
-        return value
+        return self._cached("from", lambda: NameAddr.parse(self._required("From")))
 
     @property
     def to(self) -> NameAddr:
         """The To field."""
-        cached = self._view("to")
-        if cached is not None:
-            return cached  # type: ignore[return-value]
-        value = NameAddr.parse(self._required("To"))
-        self._keep("to", value)
-        return value
+        return self._cached("to", lambda: NameAddr.parse(self._required("To")))
 
     @property
     def from_tag(self) -> str | None:

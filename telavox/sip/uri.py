@@ -52,28 +52,18 @@ _KEEP_ESCAPED = frozenset(";/?:@&=+$,%")
 
 def unescape(text: str) -> str:
     """Decode ``%XX`` escapes (as UTF-8).  Malformed escapes stay as written."""
-    if "%" not in text:
-        return text
-    out = bytearray()
-    i = 0
-    raw = text.encode("utf-8")
-    n = len(raw)
-    while i < n:
-        b = raw[i]
-        if b == 0x25 and i + 2 < n:
-            h = raw[i + 1 : i + 3]
-            if chr(h[0]) in _HEX and chr(h[1]) in _HEX:
-                out.append(int(h, 16))
-                i += 3
-                continue
-        out.append(b)
-        i += 1
-    return out.decode("utf-8", "replace")
+    return _decode_escapes(text, frozenset())
 
 
 def _comparable(text: str) -> str:
     """``text`` with the escapes of unreserved characters decoded, and the
     escapes of reserved ones written in upper case, for comparison (§19.1.4)."""
+    return _decode_escapes(text, _KEEP_ESCAPED)
+
+
+def _decode_escapes(text: str, keep: frozenset[str]) -> str:
+    """Decode ``%XX`` escapes, except those of characters in ``keep``, which
+    are rewritten with upper-case hex digits."""
     if "%" not in text:
         return text
     out = bytearray()
@@ -84,7 +74,7 @@ def _comparable(text: str) -> str:
         b = raw[i]
         if b == 0x25 and i + 2 < n and chr(raw[i + 1]) in _HEX and chr(raw[i + 2]) in _HEX:
             code = int(raw[i + 1 : i + 3], 16)
-            if chr(code) in _KEEP_ESCAPED:
+            if chr(code) in keep:
                 out += b"%%%02X" % code
             else:
                 out.append(code)

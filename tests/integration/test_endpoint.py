@@ -9,43 +9,18 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+from helpers.handlers import Recorder
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
-from zope.interface import implementer
 
 from telavox.sip.message import Request, Response
-from telavox.sip.transaction import RequestIn, Source
 from telavox.sip.ua import new_request
 from telavox.transport.address import ListenAddress
 from telavox.transport.endpoint import EndpointOptions, SipEndpoint
-from telavox.transport.interfaces import ISipHandler
 from telavox.transport.local import LocalNetwork
 from telavox.transport.policy import PeerPolicy
 
 pytestmark = pytest.mark.integration
-
-
-@implementer(ISipHandler)
-class Recorder:
-    """Answers every request 200 and remembers where requests came from."""
-
-    def __init__(self) -> None:
-        self.sources: list[Source] = []
-        self.requests: list[Request] = []
-
-    def handle_request(self, endpoint: SipEndpoint, event: RequestIn) -> None:
-        self.sources.append(event.source)
-        self.requests.append(event.request)
-        endpoint.reply(event, 200, to_tag="rec")
-
-    def handle_ack(self, endpoint: SipEndpoint, event: Any) -> None:
-        pass
-
-    def handle_stray_response(self, endpoint: SipEndpoint, event: Any) -> None:
-        pass
-
-    def handle_server_failure(self, endpoint: SipEndpoint, event: Any) -> None:
-        pass
 
 
 def options_to(endpoint: SipEndpoint, transport: str, host: str, port: int,

@@ -19,17 +19,16 @@ from pathlib import Path
 
 import pytest
 from helpers.certs import Pki, make_pki
+from helpers.handlers import Recorder
 from helpers.process import PlatformProcess, free_port, twistd_command, udp_exchange
 from helpers.tools import require_tool
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
-from zope.interface import implementer
 
 from telavox.sip.message import Request, Response
 from telavox.sip.parser import parse_message
 from telavox.transport.address import ListenAddress
 from telavox.transport.endpoint import SipEndpoint
-from telavox.transport.interfaces import ISipHandler
 from telavox.transport.tls import TlsFiles
 
 pytestmark = pytest.mark.integration
@@ -190,23 +189,6 @@ def test_options_over_tls_with_python_ssl(platform: Platform) -> None:
             assert parse_response(data).status == 200
 
 
-@implementer(ISipHandler)
-class _Client:
-    """A handler for a client-only endpoint."""
-
-    def handle_request(self, endpoint: SipEndpoint, event: object) -> None:
-        endpoint.reply(event, 405)  # type: ignore[arg-type]
-
-    def handle_ack(self, endpoint: SipEndpoint, event: object) -> None:
-        pass
-
-    def handle_stray_response(self, endpoint: SipEndpoint, event: object) -> None:
-        pass
-
-    def handle_server_failure(self, endpoint: SipEndpoint, event: object) -> None:
-        pass
-
-
 @pytest.mark.usefixtures("platform_for_class")
 class OwnStackTests(unittest.TestCase):
     """The project's own SIP endpoint talks to the platform over real sockets."""
@@ -216,7 +198,7 @@ class OwnStackTests(unittest.TestCase):
     def _endpoint(self, transport: str) -> SipEndpoint:
         pki = self.platform.pki
         endpoint = SipEndpoint(
-            "probe", [ListenAddress.parse(f"{transport}:127.0.0.1:0")], _Client(), reactor,
+            "probe", [ListenAddress.parse(f"{transport}:127.0.0.1:0")], Recorder(405), reactor,
             tls=TlsFiles(pki.client_cert, pki.client_key, pki.ca_cert))
         endpoint.start()
         self.addCleanup(endpoint.stop)
