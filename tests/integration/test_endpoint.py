@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from helpers.handlers import Recorder
 from twisted.internet import defer, reactor, task
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
 from telavox.sip.message import Request, Response
@@ -170,3 +171,40 @@ class EndpointTests(unittest.TestCase):
             with pytest.raises(BlockingIOError):
                 sock.recv(10)
         self.assertEqual(len(server.streams.flows), 2)
+
+
+class LoggingTests(unittest.TestCase):
+    """What an endpoint logs."""
+
+    @defer.inlineCallbacks
+    def test_message_and_transaction_lines(self) -> Generator[Any, Any, None]:
+        """With message logging on, every message gets a debug line naming its
+        direction and summary; each finished transaction one info line with
+        its outcome; with it off, no debug lines."""
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        server = SipEndpoint("srv", [ListenAddress.parse("tcp:127.0.0.1:0")], Recorder(),
+                             reactor, options=EndpointOptions(log_messages=True))
+        server.start()
+        self.addCleanup(server.stop)
+        client = SipEndpoint("cli", [ListenAddress.parse("tcp:127.0.0.1:0")], Recorder(),
+                             reactor)
+        client.start()
+        self.addCleanup(client.stop)
+        port = EndpointTests.port_of(server, "tcp")
+        request, dest = options_to(client, "tcp", "127.0.0.1", port)
+        response = yield client.request(request, dest).addTimeout(5, reactor)
+        self.assertEqual(response.status, 200)
+        yield task.deferLater(reactor, 0.05, lambda: None)
+        lines = [(e["log_level"], formatEvent(e)) for e in events
+                 if e.get("endpoint") in ("srv", "cli")]
+        debug = [text for level, text in lines if level is LogLevel.debug]
+        self.assertTrue(any(t.startswith("srv <- tcp:127.0.0.1:") and "OPTIONS" in t
+                            for t in debug), debug)
+        self.assertTrue(any(t.startswith("srv -> tcp:127.0.0.1:") and "200 OK" in t
+                            for t in debug), debug)
+        self.assertFalse(any(t.startswith("cli") for t in debug))
+        info = [text for level, text in lines if level is LogLevel.info]
+        self.assertTrue(any("srv server OPTIONS transaction 200" in t for t in info), info)
+        self.assertTrue(any("cli client OPTIONS transaction 200" in t for t in info), info)
