@@ -32,7 +32,9 @@ class Platform:
     ``reactor`` is the reactor (never imported by components), ``store`` the
     persistent data, ``bus`` the event bus, ``network`` the in-process SIP
     transport, ``config`` the whole configuration (read-only; each component
-    keeps its own section).
+    keeps its own section), ``providers`` the interfaces components built so
+    far provide to the ones built after them (:meth:`provide`,
+    :meth:`require`).
     """
 
     reactor: Any
@@ -40,6 +42,23 @@ class Platform:
     bus: IEventBus
     network: LocalNetwork
     config: Any
+    providers: dict[Any, Any] = attrs.field(factory=dict)
+
+    def provide(self, interface: Any, provider: Any) -> None:
+        """Register ``provider`` of ``interface`` for components built later."""
+        if not interface.providedBy(provider):
+            raise TypeError(f"{provider!r} does not provide {interface.__name__}")
+        if interface in self.providers:
+            raise ValueError(f"{interface.__name__} is already provided")
+        self.providers[interface] = provider
+
+    def require(self, interface: Any) -> Any:
+        """The provider of ``interface`` (components are built in dependency
+        order by :mod:`telavox.assembly`, so it exists)."""
+        try:
+            return self.providers[interface]
+        except KeyError:
+            raise LookupError(f"nothing provides {interface.__name__}") from None
 
     def endpoint_options(self) -> EndpointOptions:
         """SIP endpoint tunables from the ``[sip]`` and ``[platform]`` sections."""

@@ -156,3 +156,66 @@ class IStore(Interface):
 
     def list_config_versions(limit=20):
         """Fires with up to ``limit`` ConfigVersions, newest first."""
+
+
+# --- users, location service, routing ------------------------------------------------
+
+
+class IUserDirectory(Interface):
+    """The users of the platform and their digest credentials (in memory)."""
+
+    realm = Attribute("The digest realm (the platform domain), str.")
+
+    def get_user(extension):
+        """The :class:`~telavox.records.UserRecord` of ``extension`` or None;
+        synchronous."""
+
+    def ha1(username, algorithm):
+        """The hex HA1 of ``username`` for ``algorithm`` ("MD5", "SHA-256",
+        "SHA-512-256") or None when the user is unknown or has none for that
+        algorithm; synchronous."""
+
+
+class ILocationService(Interface):
+    """The registrar: REGISTER processing and the location of users' phones."""
+
+    def register(request, source, user):
+        """Apply an authenticated REGISTER (RFC 3261 §10.3) for ``user`` (the
+        extension it authenticated as) that arrived from ``source``
+        (:class:`~telavox.sip.transaction.Source`).  Returns the
+        :class:`~telavox.sip.message.Response` to send (200 listing every
+        current binding, or 400/403/423/500 with a reason phrase).
+        Synchronous; the store is written behind."""
+
+    def lookup(aor):
+        """The current :class:`~telavox.records.BindingRecord` list of ``aor``
+        (``sip:user@domain`` or just the user part), best q first;
+        synchronous."""
+
+
+class ITlb(Interface):
+    """Where things live: the SIP server of a user or target, the gateways
+    of a number, and the pool's health.  All methods are synchronous."""
+
+    def locate_user(aor):
+        """The :class:`~telavox.records.PoolMember` that hosts the calls of
+        ``aor`` (a user part or ``sip:user@domain``), or None when no member is
+        available."""
+
+    def locate_target(name):
+        """The member hosting a dial-plan target (IVR, mailbox, room, ...)."""
+
+    def locate_number(number):
+        """The gateways (PoolMember list, in failover order) for an E.164
+        number: the longest matching prefix; available ones only."""
+
+    def pool():
+        """Every SIP server and gateway with its state (PoolMember list)."""
+
+    def member_for_source(host, port):
+        """The pool member or gateway whose SIP address is ``host:port``, or
+        None (peers are recognised by address, never by a header)."""
+
+    def drain(name, drained=True):
+        """Stop (or resume) sending new calls to ``name``; returns False for an
+        unknown name."""

@@ -168,3 +168,48 @@ class ConfigVersion:
     source: str
     text: str
     sha256: str
+
+
+# --- users, locations and routing --------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class RegistrationEvent(Event):
+    """A binding changed: ``what`` is registered, refreshed, removed or expired."""
+
+    topic: ClassVar[str] = "registration"
+    aor: str
+    contact: str
+    what: str
+    expires: int = 0
+    source: str = ""
+    user_agent: str = ""
+
+
+@attrs.frozen
+class PoolMember:
+    """A SIP server of the pool (or a gateway) as tlb sees it.
+
+    ``address`` is ``transport:host:port``; ``up`` is the health verdict of
+    the OPTIONS probes; ``drained`` members take no new calls.
+    """
+
+    name: str
+    address: str
+    up: bool = True
+    drained: bool = False
+
+    @property
+    def available(self) -> bool:
+        """True when new calls may go there."""
+        return self.up and not self.drained
+
+
+@attrs.frozen(kw_only=True)
+class MemberEvent(Event):
+    """A pool member or gateway went up, down, or was drained/undrained."""
+
+    topic: ClassVar[str] = "pool"
+    name: str
+    what: str
+    reason: str = ""

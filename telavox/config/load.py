@@ -51,6 +51,12 @@ def _type_name(tp: Any) -> str:
     if tp in names:
         return names[tp]
     origin = typing.get_origin(tp)
+    if origin is dict:
+        key_type, value_type = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise _InvalidError(key, f"must be a table, got {value!r}")
+        return {_convert(key_type, k, f"{key}.{k}"): _convert(value_type, v, f"{key}.{k}")
+                for k, v in value.items()}
     if origin in (tuple, list):
         return "an array"
     if attrs.has(tp):
@@ -86,6 +92,12 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
             return ListenAddress.parse(value)
         except AddressError as e:
             raise _InvalidError(key, str(e)) from None
+    if origin is dict:
+        key_type, value_type = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise _InvalidError(key, f"must be a table, got {value!r}")
+        return {_convert(key_type, k, f"{key}.{k}"): _convert(value_type, v, f"{key}.{k}")
+                for k, v in value.items()}
     if origin in (tuple, list):
         (item_type, *_) = typing.get_args(tp)
         if not isinstance(value, list):

@@ -82,6 +82,48 @@ def _listen_required(inst: object, attr: attrs.Attribute[Any],
         seen.add(key)
 
 
+_EXTENSION = re.compile(r"^[A-Za-z0-9_.+*#-]{1,64}$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _extension(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    if not _EXTENSION.match(value):
+        raise ValueError(f"{value!r} must be 1-64 characters of letters, digits and _.+*#-")
+
+
+def _hex(pattern: re.Pattern[str], size: int) -> Any:
+    def check(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+        if value and not pattern.match(value):
+            raise ValueError(f"must be {size} lower-case hex digits")
+    return check
+
+
+def _algorithms(inst: object, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    known = ("SHA-256", "MD5", "SHA-512-256")
+    if not value:
+        raise ValueError("needs at least one algorithm")
+    for name in value:
+        if name not in known:
+            raise ValueError(f"{name!r} is not one of {', '.join(known)}")
+
+
+def _name(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", value):
+        raise ValueError(f"{value!r} must be a name of letters, digits and _.-")
+
+
+def _target_address(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    if value:
+        ListenAddress.parse(value)
+
+
+def _prefixes(inst: object, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for prefix in value:
+        if not re.match(r"^\+?[0-9]*$", prefix):
+            raise ValueError(f"prefix {prefix!r} must be digits, optionally after '+'")
+
+
 @attrs.frozen
 class PlatformConfig:
     """``[platform]``: what the whole platform shares."""
@@ -154,6 +196,104 @@ class SipProxyConfig:
         validator=_listen_required)
     user_agent: str = doc("Server header of the proxy's own responses.",
                           default="Telavox")
+    record_route: bool = doc("Record-Route dialog-creating requests so that in-dialog "
+                             "requests come back through the proxy (needed for NAT).",
+                             default=True)
+    auth_algorithms: tuple[str, ...] = doc(
+        "Digest algorithms offered to phones, strongest first (SHA-256, MD5, SHA-512-256).",
+        default=("SHA-256", "MD5"), validator=_algorithms)
+    nonce_lifetime: float = doc("Seconds a digest nonce stays valid (then stale=true).",
+                                default=300.0, validator=_in_range(10, 86400))
+    max_failures: int = doc("Failed authentications of one username from one address "
+                            "before that pair is blocked.", default=5,
+                            validator=_in_range(1, 1000))
+    max_failed_users: int = doc("Distinct usernames failing from one address before the "
+                                "whole address is blocked.", default=10,
+                                validator=_in_range(1, 100000))
+    block_time: float = doc("Seconds a block lasts.", default=600.0,
+                            validator=_in_range(1, 604800))
+    rate_limit: float = doc("Requests per second one source address may send, sustained.",
+                            default=100.0, validator=_in_range(1, 1000000))
+    rate_burst: int = doc("Requests one source address may send in a burst above "
+                          "rate_limit (an office rebooting its phones at once).",
+                          default=600, validator=_in_range(1, 10000000))
+    timer_c: float = doc("Seconds a forwarded INVITE may ring without a final "
+                         "answer before the proxy cancels it (RFC 3261 Timer C).",
+                         default=180.0, validator=_in_range(10, 3600))
+
+
+@attrs.frozen
+class UserConfig:
+    """``[[users]]``: one user (extension) of the platform."""
+
+    extension: str = doc("The user's number and SIP user name, e.g. 1001.",
+                         validator=_extension)
+    password: str = doc("SIP password (the store keeps only HA1 digests of it).",
+                        default="")
+    ha1_md5: str = doc("Precomputed MD5(extension:domain:password), instead of password.",
+                       default="", validator=_hex(_HEX32, 32))
+    ha1_sha256: str = doc("Precomputed SHA-256(extension:domain:password), instead of "
+                          "password.", default="", validator=_hex(_HEX64, 64))
+    name: str = doc("Display name.", default="")
+    sipserver: str = doc("Pin the user to this pool member instead of hashing.", default="")
+
+
+@attrs.frozen
+class RegistrarConfig:
+    """``[registrar]``: the location service (RFC 3261 §10)."""
+
+    min_expires: int = doc("Shortest registration accepted, seconds (shorter: 423).",
+                           default=60, validator=_in_range(1, 86400))
+    max_expires: int = doc("Longest registration granted, seconds (longer is cut down).",
+                           default=3600, validator=_in_range(1, 604800))
+    default_expires: int = doc("Expiry when a REGISTER names none, seconds.", default=3600,
+                               validator=_in_range(1, 604800))
+    max_contacts: int = doc("Most contacts one user may have registered (more: 403).",
+                            default=10, validator=_in_range(1, 1000))
+    flush_interval: float = doc("Seconds between batched writes of bindings to the store.",
+                                default=1.0, validator=_in_range(0.05, 60))
+
+
+@attrs.frozen
+class PoolMemberConfig:
+    """``[[sipservers]]``: one SIP server of the pool tlb balances over."""
+
+    name: str = doc("Name of the SIP server, e.g. sip1.", validator=_name)
+    address: str = doc("Its SIP address as transport:host:port, when it runs elsewhere "
+                       "(another process or host).", default="", validator=_target_address)
+
+
+@attrs.frozen
+class GatewayConfig:
+    """``[[gateways]]``: a gateway toward a carrier network."""
+
+    name: str = doc("Name of the gateway, e.g. tdcproxy1.", validator=_name)
+    address: str = doc("Its platform-side SIP address as transport:host:port, when it runs "
+                       "elsewhere.", default="", validator=_target_address)
+    prefixes: tuple[str, ...] = doc("E.164 prefixes it carries (longest match wins), e.g. "
+                                    "['+46']; [''] for everything.", default=(),
+                                    validator=_prefixes)
+
+
+@attrs.frozen
+class TlbConfig:
+    """``[tlb]``: where users, targets and numbers live, and pool health."""
+
+    http_listen: str = doc("Address of the HTTP JSON API as tcp:host:port; empty disables "
+                           "it.", default="tcp:127.0.0.1:8070", validator=_target_address)
+    token: str = doc("Bearer token the HTTP API requires (required when it listens "
+                     "beyond loopback).", default="")
+    probe_listen: ListenAddress = doc(
+        "Where tlb's OPTIONS health probes are sent from.",
+        default=ListenAddress.parse("udp:127.0.0.1:5069"))
+    probe_interval: float = doc("Seconds between OPTIONS probes of each pool member and "
+                                "gateway.", default=5.0, validator=_in_range(0.1, 3600))
+    down_after: int = doc("Failed probes in a row before a member is marked down.",
+                          default=3, validator=_in_range(1, 100))
+    up_after: int = doc("Answered probes in a row before a down member is up again.",
+                        default=1, validator=_in_range(1, 100))
+    pins: dict[str, str] = doc("Targets (users, IVRs, rooms...) pinned to a pool member, "
+                               "e.g. { \"800\" = \"sip1\" }.", factory=dict)
 
 
 @attrs.frozen
@@ -164,6 +304,11 @@ class Config:
     sip: SipConfig = doc("", factory=SipConfig)
     tls: TlsConfig = doc("", factory=TlsConfig)
     sipproxy: SipProxyConfig = doc("", factory=SipProxyConfig)
+    registrar: RegistrarConfig = doc("", factory=RegistrarConfig)
+    tlb: TlbConfig = doc("", factory=TlbConfig)
+    users: tuple[UserConfig, ...] = doc("", default=())
+    sipservers: tuple[PoolMemberConfig, ...] = doc("", default=())
+    gateways: tuple[GatewayConfig, ...] = doc("", default=())
 
     def check(self) -> list[tuple[str, str]]:
         """Rules across sections: ``(key, problem)`` pairs, empty when fine."""
@@ -178,4 +323,51 @@ class Config:
                 problems.append((f"tls.{key}", f"no such file: {path}"))
         if self.tls.require_client_cert and not self.tls.ca_file:
             problems.append(("tls.require_client_cert", "needs ca_file"))
+        problems += self._check_users()
+        problems += self._check_pool()
+        registrar = self.registrar
+        if not registrar.min_expires <= registrar.default_expires <= registrar.max_expires:
+            problems.append(("registrar.default_expires",
+                             "must lie between min_expires and max_expires"))
+        return problems
+
+    def _check_users(self) -> list[tuple[str, str]]:
+        problems = []
+        seen: set[str] = set()
+        members = {m.name for m in self.sipservers}
+        for i, user in enumerate(self.users):
+            key = f"users[{i}]"
+            if user.extension in seen:
+                problems.append((f"{key}.extension", f"{user.extension} is listed twice"))
+            seen.add(user.extension)
+            if not (user.password or user.ha1_md5 or user.ha1_sha256):
+                problems.append((f"{key}.password", "needs password, ha1_md5 or ha1_sha256"))
+            if user.sipserver and user.sipserver not in members:
+                problems.append((f"{key}.sipserver", f"no [[sipservers]] named "
+                                                      f"{user.sipserver!r}"))
+        return problems
+
+    def _check_pool(self) -> list[tuple[str, str]]:
+        problems = []
+        names: set[str] = set()
+        for kind, entries in (("sipservers", self.sipservers), ("gateways", self.gateways)):
+            for i, entry in enumerate(entries):
+                if entry.name in names:
+                    problems.append((f"{kind}[{i}].name", f"{entry.name!r} is used twice"))
+                names.add(entry.name)
+                if not entry.address:
+                    problems.append((f"{kind}[{i}].address",
+                                     "needed (components of this kind are not hosted "
+                                     "in this process yet)"))
+        members = {m.name for m in self.sipservers}
+        for target, member in self.tlb.pins.items():
+            if member not in members:
+                problems.append((f"tlb.pins.{target}", f"no [[sipservers]] named {member!r}"))
+        if self.tlb.http_listen:
+            address = ListenAddress.parse(self.tlb.http_listen)
+            if address.transport != "tcp":
+                problems.append(("tlb.http_listen", "must be a tcp: address"))
+            elif not address.host.startswith("127.") and address.host != "::1" and (
+                    not self.tlb.token):
+                problems.append(("tlb.token", "needed when http_listen is not on loopback"))
         return problems
