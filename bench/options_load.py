@@ -82,6 +82,8 @@ data_dir = "{folder.name}/var"
 log_level = "{log_level}"
 [sipproxy]
 listen = ["udp:127.0.0.1:{port}"]
+[tlb]
+http_listen = ""
 """)
     process.start()
     return process, port, folder

@@ -3,9 +3,11 @@ configuration.
 
 Owns :data:`COMPONENTS`: which base applications exist, which configuration
 section each reads, when each is enabled, and the module that builds it
-(imported only when enabled).  Components are built in table order and
-receive the platform-wide services (:class:`~telavox.base.Platform`) in their
-constructor; no component imports another.
+(imported only when enabled).  Components are built in table order, which is
+their dependency order: each receives the platform-wide services
+(:class:`~telavox.base.Platform`) in its constructor and takes the interfaces
+of components built before it with ``platform.require``; no component imports
+another.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class ComponentSpec:
 
 
 COMPONENTS: tuple[ComponentSpec, ...] = (
+    ComponentSpec("registrar", "telavox.registrar.service:RegistrarService",
+                  lambda config: [config.registrar]),
+    ComponentSpec("tlb", "telavox.tlb.service:TlbService", lambda config: [config.tlb]),
     ComponentSpec("sipproxy", "telavox.sipproxy.service:SipProxyService",
                   lambda config: [config.sipproxy]),
 )

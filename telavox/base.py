@@ -129,3 +129,10 @@ class BaseApplication(Service):
     def apply(self, section: Any) -> defer.Deferred[None] | None:
         """Put ``section`` in force (called by :meth:`reconfigure`)."""
         return None
+
+    def config_changed(self, config: Any) -> defer.Deferred[None] | None:
+        """The whole configuration was reloaded (its restart-only shared
+        sections kept as they were at start): a component that reads other
+        sections than its own (the registrar reads ``[[users]]``) takes them
+        here.  Default: nothing."""
+        return None

@@ -207,14 +207,18 @@ class ITlb(Interface):
 
     def locate_number(number):
         """The gateways (PoolMember list, in failover order) for an E.164
-        number: the longest matching prefix; available ones only."""
+        number: the available gateways of the longest matching prefix, in
+        configuration order, then those of shorter matching prefixes (so a
+        catch-all ``""`` gateway backs up a specific carrier)."""
 
     def pool():
         """Every SIP server and gateway with its state (PoolMember list)."""
 
     def member_for_source(host, port):
         """The pool member or gateway whose SIP address is ``host:port``, or
-        None (peers are recognised by address, never by a header)."""
+        None (peers are recognised by address, never by a header).  ``port``
+        None (a TCP/TLS peer, whose source port is ephemeral) matches the
+        first member on ``host``."""
 
     def drain(name, drained=True):
         """Stop (or resume) sending new calls to ``name``; returns False for an

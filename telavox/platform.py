@@ -18,6 +18,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 from twisted.application.service import MultiService
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
@@ -148,6 +149,13 @@ class PlatformService(MultiService):
             self.log.warn("changes to {sections} take effect after a restart",
                           sections=", ".join(f"[{name}]" for name in shared))
         attempts: list[defer.Deferred[Any]] = []
+        current = attrs.evolve(config, **{name: getattr(self.config, name)
+                                          for name in SHARED_SECTIONS})
+        for component in self.components:
+            changed: defer.Deferred[Any] = defer.maybeDeferred(
+                component.config_changed, current)
+            changed.addErrback(self._config_failed, component)
+            attempts.append(changed.addCallback(lambda _: ""))
         for component in self.components:
             section_name = component.config_section or component.name
             new = getattr(config, section_name, None)
@@ -163,6 +171,10 @@ class PlatformService(MultiService):
         done.addCallback(lambda names: [n for n in names if n])
         done.addCallback(self._record_version, text)
         return done
+
+    def _config_failed(self, failure: Failure, component: BaseApplication) -> None:
+        self.log.failure("{component}: applying the reloaded configuration failed", failure,
+                         component=component.name)
 
     def _reconfigured(self, _: object, component: BaseApplication) -> str:
         self.log.info("{component}: configuration in force", component=component.name)

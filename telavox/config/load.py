@@ -45,25 +45,6 @@ class _InvalidError(Exception):
         self.problem = problem
 
 
-def _type_name(tp: Any) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-             ListenAddress: "an address string"}
-    if tp in names:
-        return names[tp]
-    origin = typing.get_origin(tp)
-    if origin is dict:
-        key_type, value_type = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise _InvalidError(key, f"must be a table, got {value!r}")
-        return {_convert(key_type, k, f"{key}.{k}"): _convert(value_type, v, f"{key}.{k}")
-                for k, v in value.items()}
-    if origin in (tuple, list):
-        return "an array"
-    if attrs.has(tp):
-        return "a table"
-    return str(tp)
-
-
 def _convert(tp: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):

@@ -350,7 +350,9 @@ class Config:
     def _check_pool(self) -> list[tuple[str, str]]:
         problems = []
         names: set[str] = set()
-        for kind, entries in (("sipservers", self.sipservers), ("gateways", self.gateways)):
+        groups: tuple[tuple[str, tuple[PoolMemberConfig | GatewayConfig, ...]], ...] = (
+            ("sipservers", self.sipservers), ("gateways", self.gateways))
+        for kind, entries in groups:
             for i, entry in enumerate(entries):
                 if entry.name in names:
                     problems.append((f"{kind}[{i}].name", f"{entry.name!r} is used twice"))

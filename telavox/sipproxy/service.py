@@ -1,13 +1,24 @@
-"""The sipproxy base application: listeners toward phones and the requests
-the proxy answers itself.
+"""The sipproxy base application: the edge proxy phones talk to.
 
-Owns :class:`SipProxyService`.  It answers OPTIONS addressed to the platform
-itself (its domain or one of its addresses, no user part) with 200 and the
-capabilities (Allow, Accept, Supported): phones, carriers and monitoring use it
-as a keep-alive.  Requests it cannot serve yet are answered with a precise
-status (RFC 3261 §8.2, §16.3): 483 when Max-Forwards is exhausted, 416 for an
-unknown URI scheme, 420 for an unsupported Proxy-Require, 403 for another
-domain, 481 for a CANCEL that matches nothing, 501 otherwise.
+Owns :class:`SipProxyService` and the dispatch of every request (RFC 3261
+§16 with the rules of :mod:`telavox.sip.proxycore`):
+
+- from anyone: §16.3 validation (416, 400, 483, 420), loops (482), CANCEL
+  matched to the INVITE it cancels (§16.10), OPTIONS to the platform itself
+  answered 200 without a challenge (keep-alives);
+- from phones (any source that is not a pool member or gateway): a per-source
+  rate limit (503 with Retry-After, or silence far over the limit), digest
+  authentication (401 for REGISTER, 407 for the rest, with brute-force
+  blocking); REGISTER goes to the registrar; other requests go to the SIP
+  server tlb names for the caller, with the caller's identity asserted in
+  P-Asserted-Identity (RFC 3325; any such field from the phone removed),
+  Record-Route and a NAT alias on the Contact; SUBSCRIBE is routed by its
+  Event package; an unauthenticated request never leaves the proxy;
+- from pool members and gateways (recognised by source address, never by a
+  header): requests for a user are forked in parallel to every registered
+  contact (404 unknown user, 480 no binding);
+- in-dialog requests follow their Route set; a phone's in-dialog request may
+  only go to a pool member (so no dialog can be forged toward a gateway).
 """
 
 from __future__ import annotations
@@ -19,11 +30,40 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from telavox.base import BaseApplication, Platform
-from telavox.records import Health
-from telavox.sip.hdrtypes import HeaderError
-from telavox.sip.message import Request, make_response, new_tag
-from telavox.sip.transaction import AckIn, RequestIn, StrayResponse
-from telavox.sip.uri import SipUri
+from telavox.interfaces import ILocationService, ITlb, IUserDirectory
+from telavox.records import Health, PoolMember
+from telavox.sip.hdrtypes import HeaderError, Via
+from telavox.sip.message import Request, Response, new_tag
+from telavox.sip.proxycore import (
+    forwarded_request,
+    is_dialog_creating,
+    is_loop,
+    loop_branch,
+    next_hop,
+    pop_own_routes,
+    record_route,
+    validate,
+)
+from telavox.sip.transaction import (
+    AckIn,
+    Destination,
+    RequestIn,
+    ServerTransaction,
+    Source,
+    StrayResponse,
+)
+from telavox.sip.transaction.server import DEFAULT_PORTS
+from telavox.sip.uri import SipUri, UriError
+from telavox.sipproxy.auth import Authenticator, Outcome
+from telavox.sipproxy.forwarder import Branch, ProxyCall, Target
+from telavox.sipproxy.guard import AuthGuard, RateLimiter
+from telavox.sipproxy.routing import (
+    alias_contact,
+    alias_destination,
+    binding_target,
+    parse_source,
+    uri_destination,
+)
 from telavox.transport.endpoint import SipEndpoint
 from telavox.transport.interfaces import ISipHandler
 from telavox.transport.policy import PeerPolicy
@@ -32,13 +72,16 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, 
         "PRACK, UPDATE"
 ACCEPT = "application/sdp"
 SUPPORTED = "path, outbound, gruu, replaces, timer, 100rel"
+# event packages served by a user's SIP server; dialog/presence belong to the
+# live-state service (not built yet)
+SERVER_EVENTS = frozenset({"message-summary", "refer"})
 
 Extra = tuple[tuple[str, str], ...]
 
 
 @implementer(ISipHandler)
 class SipProxyService(BaseApplication):
-    """The proxy's SIP endpoint and the requests it answers itself."""
+    """The proxy's SIP endpoint and its routing."""
 
     log = Logger(namespace="telavox.sipproxy")
     restart_keys = ("listen",)
@@ -50,9 +93,20 @@ class SipProxyService(BaseApplication):
             options=platform.endpoint_options(), policy=PeerPolicy(),
             tls=platform.tls_files(), network=platform.network)
         self.domain = platform.config.platform.domain.lower()
-        self.answered_options = 0
+        self.directory: IUserDirectory = platform.require(IUserDirectory)
+        self.location: ILocationService = platform.require(ILocationService)
+        self.tlb: ITlb = platform.require(ITlb)
+        self.guard = AuthGuard(section.max_failures, section.max_failed_users,
+                               section.block_time)
+        self.limiter = RateLimiter(section.rate_limit, section.rate_burst)
+        self.auth = Authenticator(self.directory, self.guard,
+                                  algorithms=tuple(section.auth_algorithms),
+                                  nonce_lifetime=section.nonce_lifetime)
+        self.calls: dict[ServerTransaction, ProxyCall] = {}
+        self.counters = {"options_answered": 0, "forwarded": 0, "rate_limited": 0,
+                         "dropped": 0, "refused": 0}
 
-    # -- service -----------------------------------------------------------------
+    # -- service ---------------------------------------------------------------
 
     def startService(self) -> None:
         self.endpoint.start()
@@ -69,10 +123,16 @@ class SipProxyService(BaseApplication):
 
     def stats(self) -> Mapping[str, float]:
         out: dict[str, float] = dict(self.endpoint.stats())
-        out["options_answered"] = self.answered_options
+        out.update(self.counters)
+        out.update(self.auth.counters)
+        out["proxied_in_progress"] = len(self.calls)
         return out
 
-    # -- what is ours --------------------------------------------------------------
+    def now(self) -> float:
+        """The reactor's clock."""
+        return self.platform.reactor.seconds()  # type: ignore[no-any-return]
+
+    # -- who is who ------------------------------------------------------------------
 
     def is_ours(self, uri: SipUri) -> bool:
         """True when ``uri`` names this platform (its domain or an address it
@@ -86,65 +146,273 @@ class SipProxyService(BaseApplication):
                 return True
         return False
 
-    # -- ISipHandler ------------------------------------------------------------------
+    def _own_via(self, via: Via) -> bool:
+        host, port = via.sent_by
+        return any(host == b.via_host.lower() and (port or 5060) == b.via_port
+                   for b in self.endpoint.listeners.values())
+
+    def peer_of(self, source: Source) -> PoolMember | None:
+        """The pool member or gateway ``source`` is, if any."""
+        member = self.tlb.member_for_source(source.host, source.port)
+        if member is None and source.transport != "udp" and not source.local:
+            member = self.tlb.member_for_source(source.host, None)
+        return member
+
+    def _flows(self) -> dict[tuple[str, str, int], str]:
+        return {key: proto.flow for key, proto in self.endpoint.streams.by_address.items()}
+
+    def _record_routes(self, source: Source, dest: Destination) -> tuple[str, ...]:
+        """Our Record-Route value(s): one, or two when the request leaves by
+        another listener (transport or interface) than it came in."""
+        inbound = self.endpoint.listeners.get(source.listener)
+        outbound = self.endpoint.listener_for(dest.transport, dest.host, dest.listener)
+        values = []
+        for bound in (inbound, outbound):
+            if bound is None:
+                continue
+            value = record_route(bound.via_host if ":" not in bound.via_host else
+                                 f"[{bound.via_host}]", bound.via_port, bound.transport)
+            if value not in values:
+                values.append(value)
+        return tuple(values)
+
+    # -- ISipHandler -------------------------------------------------------------------
 
     def handle_request(self, endpoint: SipEndpoint, event: RequestIn) -> None:
-        request = event.request
-        problem = self._precheck(request)
-        if problem is not None:
-            status, reason, extra = problem
-            endpoint.reply(event, status, reason, to_tag=new_tag(), extra=extra)
+        request, source = event.request, event.source
+        peer = self.peer_of(source)
+        if peer is None and not self._within_rate(event):
             return
-        uri = request.uri
-        assert isinstance(uri, SipUri)
-        if request.method == "CANCEL":
-            self._cancel(endpoint, event)
+        refusal = validate(request)
+        if refusal is not None:
+            reason, extra = refusal
+            endpoint.reply(event, reason.status, reason.reason, to_tag=new_tag(), extra=extra)
             return
-        if not self.is_ours(uri):
-            endpoint.reply(event, 403, "Relaying Denied", to_tag=new_tag())
-            return
-        if request.method == "OPTIONS" and uri.user is None:
-            self.answered_options += 1
-            endpoint.reply(event, 200, to_tag=new_tag(), extra=(
-                ("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", SUPPORTED),
-                ("Accept-Encoding", "identity"), ("Accept-Language", "en"),
-                ("Server", self.section.user_agent)))
-            return
-        endpoint.reply(event, 501, to_tag=new_tag(), extra=(("Allow", ALLOW),))
-
-    def _precheck(self, request: Request) -> tuple[int, str, Extra] | None:
-        """§16.3 request validation: the answer a request gets before routing."""
-        if not isinstance(request.uri, SipUri):
-            return 416, "Unsupported URI Scheme", ()
         try:
-            max_forwards = request.int_header("Max-Forwards")
-        except HeaderError:
-            return 400, "Malformed Max-Forwards", ()
-        if max_forwards == 0 and request.method != "OPTIONS":
-            return 483, "Too Many Hops", ()
-        try:
-            proxy_require = request.option_tags("Proxy-Require")
-        except ValueError:
-            return 400, "Malformed Proxy-Require", ()
-        if proxy_require:
-            return 420, "Bad Extension", (("Unsupported", ", ".join(proxy_require)),)
-        return None
-
-    def _cancel(self, endpoint: SipEndpoint, event: RequestIn) -> None:
-        invite = endpoint.layer.find_invite(event.request)
-        if invite is None:
-            endpoint.reply(event, 481)
-            return
-        endpoint.reply(event, 200)
-        if not invite.responded or invite.last_response is None or (
-                invite.last_response.status < 200):
-            endpoint.respond(invite, make_response(invite.request, 487, to_tag=new_tag()))
+            if is_loop(request, self._own_via):
+                endpoint.reply(event, 482, "Loop Detected", to_tag=new_tag())
+                return
+            if request.method == "CANCEL":
+                self._cancel(event)
+            elif request.to_tag is not None:
+                self._in_dialog(request, source, peer, event)
+            else:
+                self._out_of_dialog(event, peer)
+        except (HeaderError, UriError) as e:
+            if not event.txn.responded:
+                endpoint.reply(event, 400, f"Bad Request ({e})", to_tag=new_tag())
 
     def handle_ack(self, endpoint: SipEndpoint, event: AckIn) -> None:
-        """ACKs of 2xx we never sent: nothing to do."""
+        """The ACK of a 2xx: route it statelessly along its Route set."""
+        try:
+            self._in_dialog(event.request, event.source, self.peer_of(event.source), None)
+        except (HeaderError, UriError):
+            self.counters["dropped"] += 1
 
     def handle_stray_response(self, endpoint: SipEndpoint, event: StrayResponse) -> None:
-        """Responses to requests we never sent: dropped."""
+        """A response with no client transaction (a retransmitted 2xx after
+        Timer M): forward it statelessly when our Via is on top (§16.7)."""
+        response = event.response
+        try:
+            if not self._own_via(response.top_via):
+                return
+            copy = response.copy()
+            copy.headers.pop_first_value("Via")
+            via = copy.top_via
+        except (HeaderError, KeyError):
+            return
+        transport = via.transport.lower()
+        host = via.received or via.sent_by[0]
+        rport = via.rport
+        port = rport if isinstance(rport, int) and not isinstance(rport, bool) else (
+            via.port or DEFAULT_PORTS.get(transport, 5060))
+        flow = self._flows().get((transport, host, port))
+        endpoint.send_stateless(copy, Destination(transport, host, port, flow=flow))
 
     def handle_server_failure(self, endpoint: SipEndpoint, event: object) -> None:
-        """Nothing to clean up for the requests answered here."""
+        """Nothing to clean up: branches end by themselves."""
+
+    # -- the pieces ------------------------------------------------------------------------
+
+    def _within_rate(self, event: RequestIn) -> bool:
+        decision = self.limiter.allow(event.source.host, self.now())
+        if decision.allowed:
+            return True
+        self.counters["rate_limited"] += 1
+        if not decision.dropped:
+            self.endpoint.reply(event, 503, "Service Unavailable (rate limit)",
+                                to_tag=new_tag(),
+                                extra=(("Retry-After", str(decision.retry_after)),))
+        return False
+
+    def _cancel(self, event: RequestIn) -> None:
+        invite = self.endpoint.layer.find_invite(event.request)
+        if invite is None:
+            self.endpoint.reply(event, 481, "Call/Transaction Does Not Exist")
+            return
+        self.endpoint.reply(event, 200)
+        call = self.calls.get(invite)
+        if call is not None:
+            call.cancel()
+
+    def _out_of_dialog(self, event: RequestIn, peer: PoolMember | None) -> None:
+        request = event.request
+        uri = request.uri
+        assert isinstance(uri, SipUri)
+        pop_own_routes(request, self.is_ours)
+        if request.method == "OPTIONS" and uri.user is None and self.is_ours(uri):
+            self._answer_options(event)
+            return
+        if peer is not None:
+            self._from_peer(event, peer)
+        else:
+            self._from_phone(event)
+
+    def _answer_options(self, event: RequestIn) -> None:
+        self.counters["options_answered"] += 1
+        self.endpoint.reply(event, 200, to_tag=new_tag(), extra=(
+            ("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", SUPPORTED),
+            ("Accept-Encoding", "identity"), ("Accept-Language", "en"),
+            ("Server", self.section.user_agent)))
+
+    def _refuse(self, event: RequestIn, status: int, reason: str, extra: Extra = ()) -> None:
+        self.counters["refused"] += 1
+        self.endpoint.reply(event, status, reason, to_tag=new_tag(), extra=extra)
+
+    def _from_phone(self, event: RequestIn) -> None:
+        request, source = event.request, event.source
+        uri = request.uri
+        assert isinstance(uri, SipUri)
+        if not self.is_ours(uri):
+            self._refuse(event, 403, "Relaying Denied")
+            return
+        result = self.auth.check(request, source.host, self.now())
+        if result.outcome is not Outcome.ACCEPT:
+            self.endpoint.reply(event, result.status, result.reason, to_tag=new_tag(),
+                                extra=result.extra)
+            return
+        user = result.user
+        assert user is not None
+        if request.method == "REGISTER":
+            self.endpoint.respond(event.txn, self.location.register(request, source, user))
+            return
+        if request.headers.get("Route") is not None:
+            self._refuse(event, 403, "Preloaded Route Not Allowed")
+            return
+        if request.method in ("SUBSCRIBE", "PUBLISH"):
+            package = (request.headers.get("Event") or "").split(";", 1)[0].strip().lower()
+            if package not in SERVER_EVENTS:
+                self._refuse(event, 489, "Bad Event",
+                             extra=(("Allow-Events", ", ".join(sorted(SERVER_EVENTS))),))
+                return
+        member = self.tlb.locate_user(user)
+        if member is None:
+            self._refuse(event, 503, "No SIP Server Available", extra=(("Retry-After", "5"),))
+            return
+        self._assert_identity(request, user)
+        if is_dialog_creating(request):
+            alias_contact(request, source)
+        dest = self._member_destination(member)
+        routes = self._record_routes(source, dest) if (
+            self.section.record_route and is_dialog_creating(request)) else ()
+        self._proxy(event, [Target(uri=None, dest=dest, record_routes=routes, trusted=True)])
+
+    def _assert_identity(self, request: Request, user: str) -> None:
+        """RFC 3325: the proxy vouches for the authenticated caller."""
+        request.headers.remove("P-Asserted-Identity")
+        request.headers.remove("P-Preferred-Identity")
+        record = self.directory.get_user(user)
+        name = record.display_name if record is not None else ""
+        identity = f"<sip:{user}@{self.domain}>"
+        if name:
+            quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+            identity = f'"{quoted}" {identity}'
+        request.headers.add("P-Asserted-Identity", identity)
+
+    def _member_destination(self, member: PoolMember) -> Destination:
+        parts = parse_source(member.address)
+        assert parts is not None, member.address
+        transport, host, port = parts
+        return self.endpoint.destination(transport, host, port)
+
+    def _from_peer(self, event: RequestIn, peer: PoolMember) -> None:
+        request, source = event.request, event.source
+        uri = request.uri
+        assert isinstance(uri, SipUri)
+        if request.method == "REGISTER":
+            self._refuse(event, 403, "Forbidden")
+            return
+        user = uri.user_unescaped
+        if user is None or not self.is_ours(uri) or self.directory.get_user(user) is None:
+            self._refuse(event, 404, "Not Found")
+            return
+        bindings = self.location.lookup(user)
+        flows = self._flows()
+        targets = []
+        for binding in bindings:
+            target = binding_target(binding, flows, ())
+            if target is None:
+                continue
+            if self.section.record_route and is_dialog_creating(request):
+                target = Target(uri=target.uri, dest=target.dest, routes=target.routes,
+                                record_routes=self._record_routes(source, target.dest),
+                                trusted=False)
+            targets.append(target)
+        if not targets:
+            self._refuse(event, 480, "Temporarily Unavailable")
+            return
+        self._proxy(event, targets)
+
+    def _in_dialog(self, request: Request, source: Source, peer: PoolMember | None,
+                   event: RequestIn | None) -> None:
+        removed = pop_own_routes(request, self.is_ours)
+        if removed == 0 and peer is None:
+            if event is not None:
+                self._refuse(event, 404, "Not Here")
+            return
+        hop = next_hop(request)
+        if hop is None:
+            if event is not None:
+                self._refuse(event, 416, "Unsupported URI Scheme")
+            return
+        aliased = alias_destination(hop, self._flows())
+        new_uri: SipUri | None = None
+        if aliased is not None:
+            bare, dest = aliased
+            if request.headers.get("Route") is None:
+                new_uri = bare
+        else:
+            dest = uri_destination(hop)
+        trusted_dest = self.tlb.member_for_source(dest.host, dest.port) is not None
+        if peer is None and not trusted_dest:
+            if event is not None:
+                self._refuse(event, 403, "Forbidden")
+            return
+        dest = self.endpoint.destination(dest.transport, dest.host, dest.port, flow=dest.flow)
+        if event is None:  # an ACK: forwarded statelessly
+            via = self.endpoint.via_for(dest, branch=loop_branch(request) + ".ack")
+            self.endpoint.send_stateless(forwarded_request(request, new_uri, via), dest)
+            return
+        self._proxy(event, [Target(uri=new_uri, dest=dest, trusted=trusted_dest)])
+
+    def _proxy(self, event: RequestIn, targets: list[Target]) -> None:
+        if event.request.method == "INVITE":
+            self.endpoint.reply(event, 100)
+        call = ProxyCall(self.endpoint, self.platform.reactor, event,
+                         timer_c=self.section.timer_c, on_response=self._shape_response,
+                         on_finished=self._finished)
+        self.calls[event.txn] = call
+        self.counters["forwarded"] += 1
+        call.fork(targets)
+
+    def _shape_response(self, call: ProxyCall, branch: Branch, response: Response) -> Response:
+        """A phone's answer that creates or refreshes a dialog gets the NAT
+        alias of where it came from."""
+        if not branch.target.trusted and response.status < 300 and (
+                response.headers.get("Contact") is not None):
+            dest = branch.target.dest
+            alias_contact(response, Source(dest.transport, dest.host, dest.port, dest.flow))
+        return response
+
+    def _finished(self, call: ProxyCall) -> None:
+        self.calls.pop(call.event.txn, None)

@@ -52,6 +52,9 @@ ca_file = "{pki.ca_cert}"
 [sipproxy]
 listen = ["udp:127.0.0.1:{port}", "tcp:127.0.0.1:{port}", "tls:127.0.0.1:{tls_port}"]
 user_agent = "Telavox test"
+
+[tlb]
+http_listen = ""
 """
 
 
@@ -420,7 +423,8 @@ def test_port_in_use_stops_start_clearly(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         path = tmp_path / "busy.toml"
         path.write_text(f"[platform]\ndata_dir = '{tmp_path}/var'\n"
-                        f"[sipproxy]\nlisten = ['udp:127.0.0.1:{port}']\n")
+                        f"[sipproxy]\nlisten = ['udp:127.0.0.1:{port}']\n"
+                        "[tlb]\nhttp_listen = ''\n")
         result = subprocess.run(twistd_command("--config", str(path)), capture_output=True,
                                 timeout=60, cwd=tmp_path)
     output = (result.stdout + result.stderr).decode()

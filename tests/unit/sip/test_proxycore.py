@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from helpers.sipmsg import request, response_to
+
 from telavox.sip.hdrtypes import Via
 from telavox.sip.message import Response
 from telavox.sip.proxycore import (

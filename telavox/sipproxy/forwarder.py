@@ -1,0 +1,259 @@
+"""Transaction-stateful forwarding (RFC 3261 §16.6–§16.10): one upstream
+server transaction, one client transaction per branch.
+
+Theory of operation.  A :class:`ProxyCall` is made for each request the proxy
+forwards statefully.  It sends one copy of the request per :class:`Target`
+(parallel forking), each with our Via (a loop-detecting branch plus a branch
+number) and the Record-Route values the dispatcher chose.  Responses come back
+per branch: 100 stays here; other provisionals go upstream at once (and reset
+that branch's Timer C); every 2xx goes upstream at once and, for an INVITE,
+cancels the other branches; 3xx–6xx are kept until every branch has finished,
+then the best one (:func:`telavox.sip.proxycore.best_response`) goes upstream.
+A branch that times out counts as 408, one whose transport fails as 503.  A
+CANCEL from upstream cancels every branch that has had a provisional
+response, and marks the others to be cancelled when theirs comes; when no
+branch has answered at all, 487 goes upstream at once.  Timer C (§16.8)
+cancels an INVITE branch that rings for too long, or closes it as 408 when it
+never rang.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+
+from telavox.sip.message import Request, Response, make_cancel, make_response, new_tag
+from telavox.sip.proxycore import best_response, forwarded_request, loop_branch
+from telavox.sip.proxycore import response_upstream as upstream_copy
+from telavox.sip.transaction import (
+    Action,
+    ClientTransaction,
+    Destination,
+    RequestIn,
+    ResponseIn,
+    TimedOut,
+    TransportFailed,
+)
+from telavox.sip.uri import SipUri
+
+if TYPE_CHECKING:
+    from telavox.transport.endpoint import SipEndpoint
+
+_numbers = itertools.count(1)
+
+
+@attrs.frozen
+class Target:
+    """Where one branch goes.
+
+    ``uri`` replaces the Request-URI (None keeps it); ``dest`` is where the
+    request is sent; ``routes`` are Route values put in front of the request's
+    own (a registered Path); ``record_routes`` are the Record-Route values this
+    proxy adds on this branch, in insertion order; ``trusted`` says the
+    destination is a peer of the platform (not a phone).
+    """
+
+    uri: SipUri | None
+    dest: Destination
+    routes: tuple[str, ...] = ()
+    record_routes: tuple[str, ...] = ()
+    trusted: bool = True
+
+
+class Branch:
+    """One forwarded copy of the request and what became of it."""
+
+    __slots__ = ("cancel_pending", "cancelled", "final", "index", "provisional", "request",
+                 "target", "timer_c", "txn")
+
+    def __init__(self, index: int, target: Target, request: Request) -> None:
+        self.index = index
+        self.target = target
+        self.request = request
+        self.txn: ClientTransaction | None = None
+        self.final: Response | None = None
+        self.provisional = False
+        self.cancelled = False
+        self.cancel_pending = False
+        self.timer_c: IDelayedCall | None = None
+
+    @property
+    def done(self) -> bool:
+        """True once the branch has its final response."""
+        return self.final is not None
+
+
+ResponseHook = Callable[["ProxyCall", Branch, Response], Response]
+
+
+class ProxyCall:
+    """One request forwarded statefully, on one or more branches."""
+
+    log = Logger(namespace="telavox.sipproxy")
+
+    def __init__(self, endpoint: SipEndpoint, reactor: Any, event: RequestIn, *,
+                 timer_c: float, on_response: ResponseHook | None = None,
+                 on_finished: Callable[[ProxyCall], None] | None = None) -> None:
+        self.endpoint = endpoint
+        self.reactor = reactor
+        self.event = event
+        self.request = event.request
+        self.timer_c = timer_c
+        self.branches: list[Branch] = []
+        self.answered = False  # a final response went upstream
+        self.success = False   # ... and it was a 2xx
+        self.cancelled = False
+        self._on_response = on_response
+        self._on_finished = on_finished
+        self.number = next(_numbers)
+
+    @property
+    def is_invite(self) -> bool:
+        """True for an INVITE."""
+        return self.request.method == "INVITE"
+
+    # -- forking --------------------------------------------------------------
+
+    def fork(self, targets: Sequence[Target], prepare: Callable[[Request], None] | None = None
+             ) -> None:
+        """Send the request to every target in parallel."""
+        base = loop_branch(self.request)
+        for index, target in enumerate(targets):
+            dest = target.dest
+            via = self.endpoint.via_for(dest, branch=f"{base}.{self.number}.{index}")
+            copy = forwarded_request(self.request, target.uri, via, target.record_routes)
+            for route in reversed(target.routes):
+                copy.headers.add("Route", route, first=True)
+            if prepare is not None:
+                prepare(copy)
+            branch = Branch(index, target, copy)
+            self.branches.append(branch)
+        for branch in list(self.branches):
+            self._start(branch)
+
+    def _start(self, branch: Branch) -> None:
+        def on_event(event: Action) -> None:
+            self._branch_event(branch, event)
+
+        branch.txn = self.endpoint.send_request(branch.request, branch.target.dest, on_event)
+        if self.is_invite and not branch.done:
+            branch.timer_c = self.reactor.callLater(self.timer_c, self._timer_c, branch)
+
+    # -- branch events ---------------------------------------------------------
+
+    def _branch_event(self, branch: Branch, event: Action) -> None:
+        if isinstance(event, ResponseIn):
+            self._response(branch, event.response)
+        elif isinstance(event, TimedOut):
+            self._final(branch, make_response(branch.request, 408, "Request Timeout"))
+        elif isinstance(event, TransportFailed):
+            self._final(branch, make_response(branch.request, 503, "Service Unavailable"))
+
+    def _response(self, branch: Branch, response: Response) -> None:
+        status = response.status
+        if status < 200:
+            if status == 100:
+                return
+            first = not branch.provisional
+            branch.provisional = True
+            if branch.timer_c is not None and branch.timer_c.active():
+                branch.timer_c.reset(self.timer_c)
+            if first and branch.cancel_pending:
+                self._send_cancel(branch)
+            if not self.answered:
+                self._upstream(branch, response)
+            return
+        if status < 300:
+            first = not self.success
+            self._mark_final(branch, response)
+            if self.answered and not self.success:
+                return  # a late 2xx after a failure went up: nothing to do here
+            self.answered = self.success = True
+            self._upstream(branch, response)
+            if first and self.is_invite:
+                for other in self.branches:
+                    if other is not branch and not other.done:
+                        self._cancel_branch(other)
+            self._maybe_finished()
+            return
+        self._final(branch, response)
+
+    def _final(self, branch: Branch, response: Response) -> None:
+        if branch.done:
+            return
+        self._mark_final(branch, response)
+        if not self.answered and all(b.done for b in self.branches):
+            self.answered = True
+            best = best_response([b.final for b in self.branches if b.final is not None])
+            owner = next((b for b in self.branches if b.final is best), branch)
+            self._upstream(owner, best)
+        self._maybe_finished()
+
+    def _mark_final(self, branch: Branch, response: Response) -> None:
+        if branch.final is None:
+            branch.final = response
+        if branch.timer_c is not None and branch.timer_c.active():
+            branch.timer_c.cancel()
+        branch.timer_c = None
+
+    def _upstream(self, branch: Branch, response: Response) -> None:
+        copy = upstream_copy(response)
+        if self._on_response is not None:
+            copy = self._on_response(self, branch, copy)
+        self.endpoint.respond(self.event.txn, copy)
+
+    def _maybe_finished(self) -> None:
+        if self.answered and self._on_finished is not None:
+            finished, self._on_finished = self._on_finished, None
+            finished(self)
+
+    # -- cancelling -----------------------------------------------------------
+
+    def cancel(self) -> None:
+        """A CANCEL came from upstream (§16.10)."""
+        if self.cancelled or self.answered:
+            return
+        self.cancelled = True
+        for branch in self.branches:
+            if not branch.done:
+                self._cancel_branch(branch)
+        if not any(b.provisional for b in self.branches) and not self.answered:
+            self.answered = True
+            self.endpoint.respond(self.event.txn, make_response(
+                self.request, 487, "Request Terminated", to_tag=new_tag()))
+            self._maybe_finished()
+
+    def _cancel_branch(self, branch: Branch) -> None:
+        if branch.cancelled:
+            return
+        if branch.provisional:
+            self._send_cancel(branch)
+        else:
+            branch.cancel_pending = True
+
+    def _send_cancel(self, branch: Branch) -> None:
+        if branch.cancelled:
+            return
+        branch.cancelled = True
+        cancel = make_cancel(branch.request)
+        self.endpoint.send_request(cancel, branch.target.dest, _ignore)
+
+    def _timer_c(self, branch: Branch) -> None:
+        branch.timer_c = None
+        if branch.done:
+            return
+        self.log.info("Timer C fired on branch {index} of {call_id}", index=branch.index,
+                      call_id=self.request.headers.get("Call-ID", "-"))
+        if branch.provisional:
+            self._send_cancel(branch)
+        else:
+            self._final(branch, make_response(branch.request, 408, "Request Timeout"))
+
+
+def _ignore(event: Action) -> None:
+    """Responses to our CANCELs need no handling."""

@@ -1,0 +1,1 @@
+"""Unit tests of the tlb component's sans-IO cores."""
