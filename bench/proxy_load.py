@@ -80,6 +80,12 @@ CALL_SECONDS = 1.0
 RECV_TIMEOUT = 10
 """SIPp's -recv_timeout (seconds) for the uac scenarios."""
 
+KAMAILIO_REGISTER_STEPS = (2000, 5000, 10000, 15000, 20000, 25000)
+KAMAILIO_CALL_STEPS = (500, 1000, 2000, 3000, 4000, 5000)
+TELAVOX_REGISTER_STEPS = (200, 400, 700, 1000, 1500, 2000)
+TELAVOX_CALL_STEPS = (50, 100, 200, 300, 400, 600)
+"""Starting points for the stepped searches (rates per second)."""
+
 
 def password_for(user: int | str) -> str:
     """The benchmark password of ``user``: ``pw`` followed by the user."""
@@ -241,7 +247,16 @@ def run_sipp_step(kind: str, target_port: int, rate: int, seconds: int, inf: Pat
                       successful=_final_count(output, "Successful call"),
                       failed=_final_count(output, "Failed call"),
                       achieved_rate=achieved, cpu_seconds=after - before,
-                      output=output[-3000:])
+                      output=_screens(output))
+
+
+def _screens(output: str) -> str:
+    """SIPp's last scenario screen (messages, retransmissions, timeouts,
+    unexpected messages) and the end of its output."""
+    start = output.rfind("Scenario Screen")
+    screen = output[max(0, start - 40):output.find("Statistics Screen", start)] \
+        if start >= 0 else ""
+    return (screen + "\n...\n" + output[-1500:])[-4000:]
 
 
 def _cpu(pid: int) -> float:
@@ -347,7 +362,7 @@ def median_cost(target: Target, kind: str, rate: int, inf: Path, seconds: int = 
     for _ in range(runs):
         result = step(target, kind, rate, seconds, inf)
         if not result.passed:
-            raise RuntimeError(f"step failed: {result.summary()}\n{result.output[-1500:]}")
+            raise RuntimeError(f"step failed: {result.summary()}\n{result.output}")
         results.append(result)
         time.sleep(1.0)
     return statistics.median(r.cpu_per_operation for r in results), results
@@ -459,7 +474,7 @@ def measure(target: Target, name: str, inf: Path, *, register_rate: int, call_ra
     return rows
 
 
-def run_against_kamailio(register_rate: int = 500, call_rate: int = 200, seconds: int = 10,
+def run_against_kamailio(register_rate: int = 500, call_rate: int = 100, seconds: int = 10,
                          runs: int = 3, register_steps: Sequence[int] = (),
                          call_steps: Sequence[int] = (),
                          children: int = 2) -> list[tuple[str, str, str]]:
@@ -493,8 +508,8 @@ def telavox_config(config_text: str, port: int, pool: tuple[str, int], data_dir:
     return config_text
 
 
-def run_against_telavox(config_text: str, users_csv_path: Path, *, register_rate: int = 200,
-                        call_rate: int = 50, seconds: int = 10, runs: int = 3,
+def run_against_telavox(config_text: str, users_csv_path: Path, *, register_rate: int = 500,
+                        call_rate: int = 100, seconds: int = 10, runs: int = 3,
                         register_steps: Sequence[int] = (), call_steps: Sequence[int] = (),
                         ready: str = "telavox started") -> list[tuple[str, str, str]]:
     """The same measurements against the platform (``twistd -n telavox``).
@@ -541,6 +556,34 @@ def run_against_telavox(config_text: str, users_csv_path: Path, *, register_rate
                            runs=runs, register_steps=register_steps, call_steps=call_steps)
         finally:
             process.stop()
+
+
+def run(telavox_config_text: str | None = None, *, register_rate: int = 500,
+        call_rate: int = 100, seconds: int = 10, runs: int = 3,
+        search: bool = False) -> list[tuple[str, str, str]]:
+    """Rows of the whole benchmark: Kamailio, and telavox when a configuration
+    (see :func:`run_against_telavox`) is given, at the same fixed rates, with
+    the ratios; the stepped searches too with ``search``."""
+    rows = run_against_kamailio(
+        register_rate, call_rate, seconds, runs,
+        KAMAILIO_REGISTER_STEPS if search else (), KAMAILIO_CALL_STEPS if search else ())
+    if telavox_config_text is None:
+        return rows
+    with tempfile.TemporaryDirectory(prefix="telavox-bench-") as folder:
+        inf = write_users_csv(Path(folder) / "users.csv")
+        ours = run_against_telavox(
+            telavox_config_text, inf, register_rate=register_rate, call_rate=call_rate,
+            seconds=seconds, runs=runs,
+            register_steps=TELAVOX_REGISTER_STEPS if search else (),
+            call_steps=TELAVOX_CALL_STEPS if search else ())
+    rows += ours
+    for label, index in (("REGISTER with auth", 0), ("call with auth", 1)):
+        if len(rows) > index and rows[index][1].endswith("µs CPU"):
+            theirs = float(rows[index][1].split()[0])
+            mine = float(ours[index][1].split()[0])
+            rows.append((f"ratio telavox / Kamailio, {label}", f"{mine / theirs:.1f}×",
+                         "same run, same rate"))
+    return rows
 
 
 def smoke(register_rate: int = 200, call_rate: int = 50, seconds: int = 5,

@@ -200,8 +200,11 @@ class SipProxyConfig:
                              "requests come back through the proxy (needed for NAT).",
                              default=True)
     auth_algorithms: tuple[str, ...] = doc(
-        "Digest algorithms offered to phones, strongest first (SHA-256, MD5, SHA-512-256).",
-        default=("SHA-256", "MD5"), validator=_algorithms)
+        "Digest algorithms offered to phones, in order (MD5, SHA-256, SHA-512-256). The "
+        "default is MD5 alone: many deployed clients answer only the first challenge "
+        "(SIPp) or fail on any algorithm they do not know (baresip 1.0); list SHA-256 "
+        "first once every phone supports RFC 8760.",
+        default=("MD5",), validator=_algorithms)
     nonce_lifetime: float = doc("Seconds a digest nonce stays valid (then stale=true).",
                                 default=300.0, validator=_in_range(10, 86400))
     max_failures: int = doc("Failed authentications of one username from one address "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Callable
 
 import attrs
 from twisted.logger import Logger
@@ -58,8 +59,10 @@ class Authenticator:
 
     def __init__(self, directory: IUserDirectory, guard: AuthGuard, *,
                  algorithms: tuple[str, ...], nonce_lifetime: float,
-                 secret: bytes | None = None) -> None:
+                 secret: bytes | None = None,
+                 is_ours: Callable[[SipUri], bool] = lambda uri: False) -> None:
         self.directory = directory
+        self.is_ours = is_ours
         self.guard = guard
         self.realm = directory.realm
         self.server = DigestServer(secret or os.urandom(32), self.realm,
@@ -95,7 +98,7 @@ class Authenticator:
             self.log.info("blocked: {user} from {source} (answered as a failure)",
                           user=username, source=source)
             return self._challenge(www, now)
-        if not _same_target(credentials.uri, request):
+        if not _same_target(credentials.uri, request, self.is_ours):
             self.counters["auth_failed"] += 1
             self.guard.failure(source, username, now)
             self.log.info("authentication of {user} from {source}: digest URI {uri} does not "
@@ -127,9 +130,13 @@ class Authenticator:
                           extra=tuple((name, v) for v in values))
 
 
-def _same_target(digest_uri: str, request: Request) -> bool:
+def _same_target(digest_uri: str, request: Request,
+                 is_ours: Callable[[SipUri], bool]) -> bool:
     """The credentials' ``uri`` names the request's URI (RFC 7616 §3.4.6):
-    same scheme, user and host; parameters may differ (phones drop some)."""
+    same scheme, user and host, parameters aside (phones drop some); or, when
+    both name the platform (its domain or addresses), any such URI: some
+    clients (SIPp among them) put the proxy's address there.  The nonce-count
+    replay cache keeps one set of credentials from being used twice."""
     if digest_uri == request.uri_text:
         return True
     try:
@@ -139,5 +146,7 @@ def _same_target(digest_uri: str, request: Request) -> bool:
         return False
     if not (isinstance(theirs, SipUri) and isinstance(ours, SipUri)):
         return str(theirs) == str(ours)
-    return (theirs.scheme, theirs.user_unescaped, theirs.host_bare) == (
-        ours.scheme, ours.user_unescaped, ours.host_bare)
+    if (theirs.scheme, theirs.user_unescaped, theirs.host_bare) == (
+            ours.scheme, ours.user_unescaped, ours.host_bare):
+        return True
+    return is_ours(theirs) and is_ours(ours)

@@ -14,6 +14,8 @@ connection) of their REGISTER, with their Path as Route.
 
 from __future__ import annotations
 
+import ipaddress
+
 import attrs
 
 from telavox.records import BindingRecord
@@ -94,11 +96,32 @@ def parse_source(text: str) -> tuple[str, str, int] | None:
     return transport.lower(), host.strip("[]"), int(port_text)
 
 
+_NAT_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+    "fc00::/7", "fe80::/10"))
+
+
+def behind_nat(host: str) -> bool:
+    """True when ``host`` cannot be reached from outside: a private,
+    shared (CGN) or link-local address, or a name we cannot judge."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return any(address in network for network in _NAT_NETWORKS)
+
+
 def binding_target(binding: BindingRecord, flows: dict[tuple[str, str, int], str],
                    record_routes: tuple[str, ...]) -> Target | None:
-    """The branch toward one registered contact: the contact as
-    Request-URI, sent to where the REGISTER came from (over its connection
-    when that is still up), with the registered Path as Route."""
+    """The branch toward one registered contact, with the contact as
+    Request-URI and the registered Path as Route.
+
+    It is sent where the REGISTER came from (over its connection when that is
+    still up) when the phone registered over TCP/TLS, uses SIP outbound (RFC
+    5626 ``+sip.instance``), or names a private address it was not seen
+    from (it sits behind NAT); otherwise to the contact itself (RFC 3263
+    without DNS).
+    """
     text = binding.contact
     try:
         uri = NameAddr.parse(text).uri if text.startswith("<") or '"' in text else (
@@ -107,12 +130,14 @@ def binding_target(binding: BindingRecord, flows: dict[tuple[str, str, int], str
         return None
     if not isinstance(uri, SipUri):
         return None
+    direct = uri_destination(uri)
     source = parse_source(binding.source)
-    if source is None:
-        dest = uri_destination(uri)
-    else:
+    dest = direct
+    if source is not None:
         transport, host, port = source
-        flow = binding.connection or flows.get((transport, host, port))
-        dest = Destination(transport, host, port, flow=flow or None)
+        seen = (direct.host, direct.port) == (host, port)
+        if transport != "udp" or binding.instance or (behind_nat(direct.host) and not seen):
+            flow = binding.connection or flows.get((transport, host, port))
+            dest = Destination(transport, host, port, flow=flow or None)
     return Target(uri=uri, dest=dest, routes=tuple(binding.path),
                   record_routes=record_routes, trusted=False)

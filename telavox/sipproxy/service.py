@@ -101,7 +101,8 @@ class SipProxyService(BaseApplication):
         self.limiter = RateLimiter(section.rate_limit, section.rate_burst)
         self.auth = Authenticator(self.directory, self.guard,
                                   algorithms=tuple(section.auth_algorithms),
-                                  nonce_lifetime=section.nonce_lifetime)
+                                  nonce_lifetime=section.nonce_lifetime,
+                                  is_ours=self.is_ours)
         self.calls: dict[ServerTransaction, ProxyCall] = {}
         self.counters = {"options_answered": 0, "forwarded": 0, "rate_limited": 0,
                          "dropped": 0, "refused": 0}
