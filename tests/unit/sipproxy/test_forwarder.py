@@ -1,0 +1,149 @@
+"""Stateful forwarding: forking, response selection, CANCEL and Timer C,
+driven with a fake endpoint and a fake clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.task import Clock
+
+from helpers.sipmsg import request, response_to
+from telavox.sip.hdrtypes import Via
+from telavox.sip.message import Request, Response
+from telavox.sip.transaction import Destination, RequestIn, ResponseIn, Source, TimedOut
+from telavox.sip.transaction import TransportFailed
+from telavox.sipproxy.forwarder import ProxyCall, Target
+
+A = Destination("udp", "192.0.2.1", 5060)
+B = Destination("udp", "192.0.2.2", 5060)
+
+
+class FakeEndpoint:
+    """Records what the forwarder sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Request, Destination, Any]] = []
+        self.upstream: list[Response] = []
+
+    def via_for(self, dest: Destination, branch: str | None = None) -> Via:
+        return Via.build("UDP", "proxy.example.com", 5060, branch or "z9hG4bK-x")
+
+    def send_request(self, req: Request, dest: Destination, callback: Any) -> object:
+        self.sent.append((req, dest, callback))
+        return object()
+
+    def respond(self, txn: object, response: Response) -> None:
+        self.upstream.append(response)
+
+    def branch(self, dest: Destination) -> tuple[Request, Any]:
+        for req, d, cb in self.sent:
+            if d == dest and req.method == "INVITE":
+                return req, cb
+        raise AssertionError(dest)
+
+    def cancels(self) -> list[Destination]:
+        return [d for req, d, _ in self.sent if req.method == "CANCEL"]
+
+
+def start(*dests: Destination, timer_c: float = 180.0) -> tuple[FakeEndpoint, Clock, ProxyCall]:
+    endpoint = FakeEndpoint()
+    clock = Clock()
+    invite = request("INVITE")
+    event = RequestIn(object(), invite, Source("udp", "192.0.2.9", 5060))  # type: ignore[arg-type]
+    call = ProxyCall(endpoint, clock, event, timer_c=timer_c)  # type: ignore[arg-type]
+    call.fork([Target(uri=None, dest=d) for d in dests])
+    return endpoint, clock, call
+
+
+def answer(endpoint: FakeEndpoint, dest: Destination, status: int) -> None:
+    req, callback = endpoint.branch(dest)
+    callback(ResponseIn(object(), response_to(req, status, to_tag=f"t{dest.host}"),  # type: ignore[arg-type]
+                        Source("udp", dest.host, dest.port)))
+
+
+def test_fork_sends_one_copy_per_target_with_distinct_branches() -> None:
+    """Parallel forking: one copy per target, each with our Via on top and a
+    branch of its own; Max-Forwards decremented."""
+    endpoint, _, _ = start(A, B)
+    requests = [req for req, _, _ in endpoint.sent]
+    assert len(requests) == 2
+    branches = {r.top_via.branch for r in requests}
+    assert len(branches) == 2
+    assert all(r.headers.get("Max-Forwards") == "69" for r in requests)
+
+
+def test_provisional_goes_up_and_2xx_cancels_the_others() -> None:
+    """A 180 goes upstream at once (without our Via); a 2xx goes upstream and
+    the other ringing branch is cancelled."""
+    endpoint, _, call = start(A, B)
+    answer(endpoint, A, 180)
+    answer(endpoint, B, 180)
+    assert [r.status for r in endpoint.upstream] == [180, 180]
+    assert endpoint.upstream[0].top_via.host != "proxy.example.com"
+    answer(endpoint, B, 200)
+    assert endpoint.upstream[-1].status == 200
+    assert endpoint.cancels() == [A]
+    assert call.answered and call.success
+
+
+def test_best_response_when_every_branch_fails() -> None:
+    """Without a 2xx, the best final response goes up once all branches are
+    done: here 603 over 486."""
+    endpoint, _, _ = start(A, B)
+    answer(endpoint, A, 486)
+    assert endpoint.upstream == []
+    answer(endpoint, B, 603)
+    assert [r.status for r in endpoint.upstream] == [603]
+
+
+def test_timeouts_and_transport_failures_count_as_408_and_503() -> None:
+    """A branch timing out counts as 408, a transport failure as 503 (sent up
+    as 500 when it is the best there is; the 4xx class wins over 5xx)."""
+    endpoint, _, _ = start(A, B)
+    endpoint.branch(A)[1](TimedOut(object()))  # type: ignore[arg-type]
+    endpoint.branch(B)[1](TransportFailed(object()))  # type: ignore[arg-type]
+    assert [r.status for r in endpoint.upstream] == [408]
+    endpoint, _, _ = start(A)
+    endpoint.branch(A)[1](TransportFailed(object()))  # type: ignore[arg-type]
+    assert [r.status for r in endpoint.upstream] == [500]
+
+
+def test_cancel_before_any_answer_gives_487_at_once() -> None:
+    """A CANCEL from upstream before any branch rang: 487 goes up at once and
+    each branch is cancelled when its first provisional arrives."""
+    endpoint, _, call = start(A)
+    call.cancel()
+    assert [r.status for r in endpoint.upstream] == [487]
+    assert endpoint.cancels() == []
+    answer(endpoint, A, 180)
+    assert endpoint.cancels() == [A]
+    assert [r.status for r in endpoint.upstream] == [487]
+
+
+def test_cancel_while_ringing_cancels_branches() -> None:
+    """A CANCEL while ringing cancels every ringing branch; their 487 is the
+    answer that goes up."""
+    endpoint, _, call = start(A, B)
+    answer(endpoint, A, 180)
+    answer(endpoint, B, 183)
+    call.cancel()
+    assert sorted(d.host for d in endpoint.cancels()) == ["192.0.2.1", "192.0.2.2"]
+    answer(endpoint, A, 487)
+    answer(endpoint, B, 487)
+    assert endpoint.upstream[-1].status == 487
+
+
+def test_timer_c() -> None:
+    """Timer C cancels a branch that rings too long, and closes one that
+    never answered as 408; each provisional restarts it."""
+    endpoint, clock, _ = start(A, timer_c=10)
+    answer(endpoint, A, 180)
+    clock.advance(9)
+    answer(endpoint, A, 180)
+    clock.advance(9)
+    assert endpoint.cancels() == []
+    clock.advance(2)
+    assert endpoint.cancels() == [A]
+    endpoint, clock, _ = start(B, timer_c=10)
+    clock.advance(11)
+    assert [r.status for r in endpoint.upstream] == [408]
