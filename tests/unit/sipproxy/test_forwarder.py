@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from helpers.sipmsg import request, response_to
 from twisted.internet.task import Clock
 
-from helpers.sipmsg import request, response_to
 from telavox.sip.hdrtypes import Via
 from telavox.sip.message import Request, Response
-from telavox.sip.transaction import Destination, RequestIn, ResponseIn, Source, TimedOut
-from telavox.sip.transaction import TransportFailed
+from telavox.sip.transaction import (
+    Destination,
+    RequestIn,
+    ResponseIn,
+    Source,
+    TimedOut,
+    TransportFailed,
+)
 from telavox.sipproxy.forwarder import ProxyCall, Target
 
 A = Destination("udp", "192.0.2.1", 5060)
