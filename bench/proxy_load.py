@@ -501,6 +501,8 @@ def telavox_config(config_text: str, port: int, pool: tuple[str, int], data_dir:
     """``config_text`` with ``@PORT@``, ``@POOL@``, ``@POOL_HOST@``,
     ``@POOL_PORT@``, ``@DOMAIN@`` and ``@DATA_DIR@`` filled in."""
     host, pool_port = pool
+    if "@PROBE_PORT@" in config_text:
+        config_text = config_text.replace("@PROBE_PORT@", str(free_port()))
     for key, value in (("@PORT@", str(port)), ("@POOL_HOST@", host),
                        ("@POOL_PORT@", str(pool_port)), ("@POOL@", f"{host}:{pool_port}"),
                        ("@DOMAIN@", DOMAIN), ("@DATA_DIR@", str(data_dir))):
@@ -584,6 +586,17 @@ def run(telavox_config_text: str | None = None, *, register_rate: int = 500,
             rows.append((f"ratio telavox / Kamailio, {label}", f"{mine / theirs:.1f}×",
                          "same run, same rate"))
     return rows
+
+
+TELAVOX_CONFIG = HERE / "telavox-proxy.toml"
+
+
+def telavox_config_text(users: Iterable[int] = USERS) -> str:
+    """The benchmark's platform configuration with its users."""
+    lines = [TELAVOX_CONFIG.read_text()]
+    for user in users:
+        lines.append(f'[[users]]\nextension = "{user}"\npassword = "{password_for(user)}"\n')
+    return "\n".join(lines)
 
 
 def smoke(register_rate: int = 200, call_rate: int = 50, seconds: int = 5,

@@ -69,9 +69,17 @@ class Platform:
             udp_mtu=sip.udp_mtu,
             idle_timeout=sip.tcp_idle_timeout,
             max_connections=sip.tcp_max_connections,
-            log_messages=self.config.platform.log_level == "debug",
-            log_transactions=self.config.platform.log_level in ("debug", "info"),
+            log_messages=self.logs("debug"),
+            log_transactions=self.logs("info"),
         )
+
+    def logs(self, level: str) -> bool:
+        """True when lines at ``level`` (debug, info, warn, error) are to be
+        written, per ``[platform] log_level``: busy paths check this before
+        building a log event at all."""
+        order = ("debug", "info", "warn", "error", "critical")
+        configured = self.config.platform.log_level
+        return order.index(level) >= order.index(configured)
 
     def tls_files(self) -> TlsFiles | None:
         """The ``[tls]`` certificate files, or None when not configured."""

@@ -343,7 +343,10 @@ def _check_contact(element: str, header: int | None, rules: Rules) -> _Wanted | 
         return Refusal.INTERVAL_TOO_BRIEF
     else:
         expires = min(requested, rules.max_expires)
-    return _Wanted(contact=contact.without_param("expires").without_param("q"), uri=uri,
+    kept = tuple(p for p in contact.params if p[0].lower() not in ("expires", "q"))
+    if len(kept) != len(contact.params):
+        contact = attrs.evolve(contact, params=kept)
+    return _Wanted(contact=contact, uri=uri,
                    expires=expires, q=q, instance=instance, reg_id=reg_id if instance else 0)
 
 

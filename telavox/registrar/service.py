@@ -93,6 +93,8 @@ class RegistrarService(BaseApplication):
         self.counters = dict.fromkeys(
             ("registers_ok", "registers_failed", "expired", "store_writes", "store_errors"), 0)
         self.ready: defer.Deferred[None] = defer.Deferred()
+        self._log_info = platform.logs("info")
+        self._log_debug = platform.logs("debug")
         self._store_problem = ""
         self._writing: defer.Deferred[None] | None = None
         self._idle_waiters: list[defer.Deferred[None]] = []
@@ -281,9 +283,10 @@ class RegistrarService(BaseApplication):
             binding = change.binding
             live = change.kind in (ChangeKind.REGISTERED, ChangeKind.REFRESHED)
             if change.kind is ChangeKind.REFRESHED:
-                self.log.debug("{aor}: refreshed {contact}", aor=binding.aor,
-                               contact=str(binding.contact))
-            else:
+                if self._log_debug:
+                    self.log.debug("{aor}: refreshed {contact}", aor=binding.aor,
+                                   contact=str(binding.contact))
+            elif self._log_info:
                 self.log.info("{aor}: {what} {contact} from {source} ({user_agent})",
                               aor=binding.aor, what=change.kind.value,
                               contact=str(binding.contact), source=binding.source,

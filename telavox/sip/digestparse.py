@@ -309,6 +309,38 @@ class Credentials:
 # --- parsing ------------------------------------------------------------------
 
 
+_SCHEME_RE = re.compile(r"[ \t]*[Dd][Ii][Gg][Ee][Ss][Tt][ \t]+")
+_PARAM_RE = re.compile(
+    r"[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*=[ \t]*"
+    r'("(?:[^"\\]|\\.)*"|[^\s,"]+)[ \t]*(?:,|\Z)')
+
+
+def _split_fast(value: str) -> dict[str, str] | None:
+    """The common, well-formed case in one regular-expression pass; None
+    sends the value to the careful parser (which also names the problem)."""
+    head = _SCHEME_RE.match(value)
+    if head is None:
+        return None
+    params: dict[str, str] = {}
+    position = head.end()
+    end = len(value)
+    while position < end:
+        match = _PARAM_RE.match(value, position)
+        if match is None:
+            return None
+        name = match.group(1).lower()
+        if name in params:
+            return None
+        text = match.group(2)
+        if text.startswith('"'):
+            text = text[1:-1]
+            if "\\" in text:
+                return None
+        params[name] = text
+        position = match.end()
+    return params if params else None
+
+
 def _split_auth_params(value: str) -> dict[str, str]:
     """Check the ``Digest`` scheme and return its auth-params.
 
@@ -317,6 +349,9 @@ def _split_auth_params(value: str) -> dict[str, str]:
     """
     if _FORBIDDEN.search(value):
         raise DigestError("control character or invalid text in header value")
+    fast = _split_fast(value)
+    if fast is not None:
+        return fast
     n = len(value)
     i = 0
     while i < n and value[i] in _WS:

@@ -9,6 +9,7 @@ anything but :class:`GrammarError` (a ``ValueError``).
 
 from __future__ import annotations
 
+import re
 import string
 
 __all__ = [
@@ -37,9 +38,12 @@ WORD_CHARS = TOKEN_CHARS | frozenset('()<>:\\"/[]?{}')
 _TOKEN_SET = TOKEN_CHARS
 
 
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+
+
 def is_token(text: str) -> bool:
     """True if ``text`` is a non-empty ``token``."""
-    return bool(text) and all(c in _TOKEN_SET for c in text)
+    return _TOKEN_RE.match(text) is not None
 
 
 def quote(text: str) -> str:

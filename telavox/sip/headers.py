@@ -114,12 +114,23 @@ class Headers:
     (entries are immutable tuples).
     """
 
-    __slots__ = ("_items", "generation")
+    __slots__ = ("_fields", "_items", "generation")
 
     def __init__(self, items: list[tuple[str, str, str]] | None = None) -> None:
         self._items: list[tuple[str, str, str]] = items if items is not None else []
-        #: bumped by every change, so that parsed views of fields can be cached
+        #: bumped by changes that may touch any field (:meth:`building`)
         self.generation = 0
+        # changes per field key, so that a parsed view of one field survives
+        # changes of the others
+        self._fields: dict[str, int] = {}
+
+    def version(self, key: str) -> tuple[int, int]:
+        """A value that changes whenever field ``key`` (a lower-case long
+        name) may have changed: what a cached parsed view is checked against."""
+        return self.generation, self._fields.get(key, 0)
+
+    def _touch(self, key: str) -> None:
+        self._fields[key] = self._fields.get(key, 0) + 1
 
     @classmethod
     def of(cls, *pairs: tuple[str, str]) -> Headers:
@@ -133,6 +144,7 @@ class Headers:
         """A shallow copy (entries are shared immutable tuples)."""
         h = Headers(list(self._items))
         h.generation = self.generation
+        h._fields = dict(self._fields)
         return h
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
@@ -221,8 +233,8 @@ class Headers:
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         """Append a field (or put it before every other field of that name)."""
-        self.generation += 1
         key, wire = header_key(name)
+        self._touch(key)
         entry = (key, wire, value)
         if not first:
             self._items.append(entry)
@@ -235,14 +247,14 @@ class Headers:
 
     def insert_at_top(self, name: str, value: str) -> None:
         """Put a field first of all fields (for Via, which leads a request)."""
-        self.generation += 1
         key, wire = header_key(name)
+        self._touch(key)
         self._items.insert(0, (key, wire, value))
 
     def set(self, name: str, value: str) -> None:
         """Replace every field called ``name`` by one, where the first stood."""
-        self.generation += 1
         key, wire = header_key(name)
+        self._touch(key)
         items = self._items
         for i, (k, _, _) in enumerate(items):
             if k == key:
@@ -253,8 +265,8 @@ class Headers:
 
     def remove(self, name: str) -> int:
         """Delete every field called ``name``; returns how many were removed."""
-        self.generation += 1
         key = header_key(name)[0]
+        self._touch(key)
         before = len(self._items)
         self._items = [it for it in self._items if it[0] != key]
         return before - len(self._items)
@@ -262,8 +274,8 @@ class Headers:
     def pop_first_value(self, name: str) -> str | None:
         """Remove and return the first element of a list-valued field (the top
         Via, the first Route), keeping the others on their line."""
-        self.generation += 1
         key = header_key(name)[0]
+        self._touch(key)
         items = self._items
         i = 0
         while i < len(items):
@@ -285,8 +297,8 @@ class Headers:
 
     def replace_first_value(self, name: str, value: str) -> bool:
         """Replace the first element of a list-valued field; False if absent."""
-        self.generation += 1
         key = header_key(name)[0]
+        self._touch(key)
         for i, (k, wire, v) in enumerate(self._items):
             if k != key:
                 continue

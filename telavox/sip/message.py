@@ -106,39 +106,35 @@ class Message:
     ``KeyError`` for missing mandatory ones.
     """
 
-    __slots__ = ("_views", "_views_gen", "_views_of", "body", "headers")
+    __slots__ = ("_views", "_views_of", "body", "headers")
 
     is_request: ClassVar[bool] = False
 
     def __init__(self, headers: Headers | None = None, body: bytes = b"") -> None:
         self.headers = headers if headers is not None else Headers()
         self.body = body
-        # parsed views of fields (frozen values), valid for one generation
-        # of one Headers object
-        self._views: dict[str, object] | None = None
+        # parsed views of fields (frozen values): name -> (version of the
+        # field it was parsed from, value), valid for one Headers object
+        self._views: dict[str, tuple[tuple[int, int], object]] | None = None
         self._views_of: Headers | None = None
-        self._views_gen = -1
 
-    def _view(self, key: str) -> object | None:
-        """A cached parsed view, if still valid for the current headers."""
+    def _view(self, key: str, field: str) -> object | None:
+        """A cached parsed view of ``field``, if that field is unchanged."""
         views = self._views
-        if views is None:
+        if views is None or self._views_of is not self.headers:
             return None
-        headers = self.headers
-        if self._views_of is not headers or self._views_gen != headers.generation:
-            self._views = None
+        entry = views.get(key)
+        if entry is None or entry[0] != self.headers.version(field):
             return None
-        return views.get(key)
+        return entry[1]
 
-    def _keep(self, key: str, value: object) -> None:
+    def _keep(self, key: str, field: str, value: object) -> None:
         headers = self.headers
         views = self._views
-        if views is None or self._views_of is not headers or (
-                self._views_gen != headers.generation):
+        if views is None or self._views_of is not headers:
             views = self._views = {}
             self._views_of = headers
-            self._views_gen = headers.generation
-        views[key] = value
+        views[key] = (headers.version(field), value)
 
     def forget_views(self) -> None:
         """Drop cached parsed views (a long-lived message that is only kept
@@ -147,13 +143,10 @@ class Message:
         self._views_of = None
 
     def _copy_views(self, other: Message) -> None:
-        """Share still-valid views with ``other`` (whose headers are a copy)."""
-        views = self._views
-        if views is not None and self._views_of is self.headers and (
-                self._views_gen == self.headers.generation):
-            other._views = dict(views)
+        """Share the views with ``other``, whose headers are a copy."""
+        if self._views is not None and self._views_of is self.headers:
+            other._views = dict(self._views)
             other._views_of = other.headers
-            other._views_gen = other.headers.generation
 
     # -- serialisation ---------------------------------------------------------
 
@@ -208,24 +201,24 @@ class Message:
         """The Call-ID value."""
         return self._required("Call-ID")
 
-    def _cached(self, key: str, build: Callable[[], _V]) -> _V:
-        """The parsed view ``key``, built once per version of the headers."""
-        cached = self._view(key)
+    def _cached(self, key: str, field: str, build: Callable[[], _V]) -> _V:
+        """The parsed view ``key`` of ``field``, built once per version of it."""
+        cached = self._view(key, field)
         if cached is not None:
             return cached  # type: ignore[return-value]
         value = build()
-        self._keep(key, value)
+        self._keep(key, field, value)
         return value
 
     @property
     def cseq(self) -> CSeq:
         """The parsed CSeq."""
-        return self._cached("cseq", lambda: CSeq.parse(self._required("CSeq")))
+        return self._cached("cseq", "cseq", lambda: CSeq.parse(self._required("CSeq")))
 
     @property
     def top_via(self) -> Via:
         """The first Via element (HeaderError when Via is there but empty)."""
-        return self._cached("top_via", self._parse_top_via)
+        return self._cached("top_via", "via", self._parse_top_via)
 
     def _parse_top_via(self) -> Via:
         try:
@@ -241,7 +234,7 @@ class Message:
     def set_top_via(self, via: Via) -> None:
         """Replace the first Via element (e.g. after adding received/rport)."""
         self.headers.replace_first_value("Via", str(via))
-        self._keep("top_via", via)
+        self._keep("top_via", "via", via)
 
     @property
     def vias(self) -> list[Via]:
@@ -251,12 +244,12 @@ class Message:
     @property
     def from_(self) -> NameAddr:
         """The From field."""
-        return self._cached("from", lambda: NameAddr.parse(self._required("From")))
+        return self._cached("from", "from", lambda: NameAddr.parse(self._required("From")))
 
     @property
     def to(self) -> NameAddr:
         """The To field."""
-        return self._cached("to", lambda: NameAddr.parse(self._required("To")))
+        return self._cached("to", "to", lambda: NameAddr.parse(self._required("To")))
 
     @property
     def from_tag(self) -> str | None:
@@ -471,9 +464,9 @@ def make_response(
             if to_tag is not None and status > 100 and not tagged:
                 tagged = True
                 try:
-                    to = request.to
-                    if to.tag is None:
-                        value = str(to.with_tag(to_tag))
+                    if request.to.tag is None:
+                        # a header parameter after the name-addr or addr-spec
+                        value = f"{value};tag={to_tag}"
                 except (HeaderError, KeyError):
                     pass
             items.append((key, name, value))

@@ -163,13 +163,24 @@ def loop_branch(request: Request) -> str:
     return f"{BRANCH_MAGIC}-{digest}"
 
 
-def is_loop(request: Request, own: Callable[[Via], bool]) -> bool:
+def is_loop(request: Request, own: Callable[[Via], bool],
+            hints: tuple[str, ...] = ()) -> bool:
     """§16.3 step 4: the request carries one of our Vias whose branch equals
     the loop branch this request would get now (same Request-URI, same
-    dialog fields): it has come back unchanged."""
+    dialog fields): it has come back unchanged.
+
+    ``hints`` (our Via hosts as text) lets the common case, a request that
+    never passed here, be told from the raw Via lines without parsing them.
+    """
+    if hints:
+        lines = request.headers.get_all("Via")
+        if not any(hint in line for line in lines for hint in hints):
+            return False
+    own_vias = [via for via in request.vias if own(via)]
+    if not own_vias:
+        return False
     expected = loop_branch(request)
-    return any(own(via) and (via.branch or "").startswith(expected)
-               for via in request.vias)
+    return any((via.branch or "").startswith(expected) for via in own_vias)
 
 
 def record_route(host: str, port: int, transport: str) -> str:

@@ -284,6 +284,8 @@ class SipUri:
         """URI equality as RFC 3261 §19.1.4 defines it."""
         if not isinstance(other, SipUri):
             return False
+        if self == other:
+            return True
         if self.scheme.lower() != other.scheme.lower():
             return False
         if _optional(self.user) != _optional(other.user):

@@ -53,7 +53,7 @@ from telavox.sip.transaction import (
     StrayResponse,
 )
 from telavox.sip.transaction.server import DEFAULT_PORTS
-from telavox.sip.uri import SipUri, UriError
+from telavox.sip.uri import SipUri, UriError, format_host
 from telavox.sipproxy.auth import Authenticator, Outcome
 from telavox.sipproxy.forwarder import Branch, ProxyCall, Target
 from telavox.sipproxy.guard import AuthGuard, RateLimiter
@@ -152,6 +152,12 @@ class SipProxyService(BaseApplication):
         return any(host == b.via_host.lower() and (port or 5060) == b.via_port
                    for b in self.endpoint.listeners.values())
 
+    def _via_hints(self) -> tuple[str, ...]:
+        """Our Via sent-by values as they appear in Via lines (for the loop
+        check): ``host:port``, as :meth:`SipEndpoint.via_for` writes them."""
+        return tuple({f"{format_host(b.via_host)}:{b.via_port}"
+                      for b in self.endpoint.listeners.values()})
+
     def peer_of(self, source: Source) -> PoolMember | None:
         """The pool member or gateway ``source`` is, if any."""
         member = self.tlb.member_for_source(source.host, source.port)
@@ -190,7 +196,7 @@ class SipProxyService(BaseApplication):
             endpoint.reply(event, reason.status, reason.reason, to_tag=new_tag(), extra=extra)
             return
         try:
-            if is_loop(request, self._own_via):
+            if is_loop(request, self._own_via, self._via_hints()):
                 endpoint.reply(event, 482, "Loop Detected", to_tag=new_tag())
                 return
             if request.method == "CANCEL":

@@ -22,6 +22,7 @@ that transport on ``probe_listen``'s host (ephemeral port; ``tls`` only when
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
@@ -59,6 +60,7 @@ class _Probe:
     sent_at: float
 
 
+@functools.lru_cache(maxsize=4096)
 def _normal_host(host: str) -> str:
     """An IP address in its canonical text form (anything else lower-cased)."""
     host = host.strip("[]")
