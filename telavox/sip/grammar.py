@@ -109,6 +109,9 @@ def scan_quoted(text: str, start: int) -> int:
     raise GrammarError("unterminated quoted string")
 
 
+_PLAIN_LIST = re.compile(r'[^"<>()]*\Z')
+
+
 def split_commas(value: str) -> list[str]:
     """Split a header field value at the commas that separate list elements.
 
@@ -124,6 +127,9 @@ def split_commas(value: str) -> list[str]:
             # still validate quotes
             _check_balanced(v)
         return [v] if v else []
+    if _PLAIN_LIST.match(value) is not None:
+        # nothing can hide a comma (the usual Via, Allow, Supported lines)
+        return [part for part in (p.strip() for p in value.split(",")) if part]
     parts: list[str] = []
     depth_angle = 0
     depth_paren = 0

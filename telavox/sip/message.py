@@ -254,12 +254,19 @@ class Message:
     @property
     def from_tag(self) -> str | None:
         """The From tag, or None."""
-        return self.from_.tag
+        return self._tag("From")
 
     @property
     def to_tag(self) -> str | None:
         """The To tag, or None."""
-        return self.to.tag
+        return self._tag("To")
+
+    def _tag(self, name: str) -> str | None:
+        value = self._required(name)
+        if "tag" not in value.lower():
+            return None  # no tag parameter can be there: no need to parse
+        field = self.from_ if name == "From" else self.to
+        return field.tag
 
     @property
     def contacts(self) -> list[NameAddr]:
