@@ -11,7 +11,7 @@ import datetime
 import sys
 from pathlib import Path
 
-from bench import options_load, sip_core
+from bench import options_load, proxy_load, sip_core
 from bench.measure import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +61,15 @@ def main() -> int:
     print(table(load), flush=True)
     sections.append(("sipproxy: OPTIONS keep-alives over UDP",
                      "make bench  (bench/options_load.py)", load))
+    print("registrations and calls with digest auth (SIPp), beside Kamailio ...", flush=True)
+    try:
+        proxy = proxy_load.run(proxy_load.telavox_config_text(), search=True)
+    except RuntimeError as e:
+        print(f"skipped: {e}", flush=True)
+        proxy = [("registrations and calls", "not measured", str(e).splitlines()[0])]
+    print(table(proxy), flush=True)
+    sections.append(("sipproxy + registrar: authenticated registrations and calls",
+                     "make bench  (bench/proxy_load.py)", proxy))
     stamp = datetime.date.today().isoformat()
     text = [
         "# Benchmarks",
