@@ -182,6 +182,13 @@ def parse_params(text: str, start: int = 0) -> tuple[tuple[str, str | None], ...
     quotes, so that serialising gives back the same text.  Raises
     GrammarError for an empty name or an unterminated quoted value.
     """
+    if '"' not in text:
+        return _parse_plain_params(text[start:] if start else text)
+    return _scan_params(text, start)
+
+
+def _scan_params(text: str, start: int) -> tuple[tuple[str, str | None], ...]:
+    """:func:`parse_params` character by character (quoted values allowed)."""
     params: list[tuple[str, str | None]] = []
     n = len(text)
     i = start
@@ -218,6 +225,23 @@ def parse_params(text: str, start: int = 0) -> tuple[tuple[str, str | None], ...
         else:
             params.append((name, None))
             i = j
+    return tuple(params)
+
+
+def _parse_plain_params(text: str) -> tuple[tuple[str, str | None], ...]:
+    """:func:`parse_params` for text without quoted strings, by splitting."""
+    body = text.lstrip(" \t")
+    if not body:
+        return ()
+    if body[0] != ";":
+        raise GrammarError(f"expected ';' before parameter at {body[:10]!r}")
+    params: list[tuple[str, str | None]] = []
+    for piece in body[1:].split(";"):
+        name, equals, value = piece.partition("=")
+        name = name.strip()
+        if not name:
+            raise GrammarError("empty parameter name")
+        params.append((name, value.strip() if equals else None))
     return tuple(params)
 
 
