@@ -166,7 +166,7 @@ class ProxyCall:
             if first and branch.cancel_pending:
                 self._send_cancel(branch)
             if not self.answered:
-                self._upstream(branch, response)
+                self._upstream(branch, response, in_place=True)
             return
         if status < 300:
             first = not self.success
@@ -174,7 +174,7 @@ class ProxyCall:
             if self.answered and not self.success:
                 return  # a late 2xx after a failure went up: nothing to do here
             self.answered = self.success = True
-            self._upstream(branch, response)
+            self._upstream(branch, response, in_place=True)
             if first and self.is_invite:
                 for other in self.branches:
                     if other is not branch and not other.done:
@@ -201,8 +201,14 @@ class ProxyCall:
             branch.timer_c.cancel()
         branch.timer_c = None
 
-    def _upstream(self, branch: Branch, response: Response) -> None:
-        copy = upstream_copy(response)
+    def _upstream(self, branch: Branch, response: Response, in_place: bool = False) -> None:
+        """Send ``response`` up without our Via: in place for a response that
+        is forwarded once and not kept (provisionals, 2xx), else a copy."""
+        if in_place:
+            response.headers.pop_first_value("Via")
+            copy = response
+        else:
+            copy = upstream_copy(response)
         if self._on_response is not None:
             copy = self._on_response(self, branch, copy)
         self.endpoint.respond(self.event.txn, copy)

@@ -295,8 +295,10 @@ class SipProxyService(BaseApplication):
             return
         result = self.auth.check(request, source.host, self.now())
         if result.outcome is not Outcome.ACCEPT:
+            # challenges are sent statelessly, as Kamailio's sl does: a
+            # retransmitted request simply gets a new challenge
             self.endpoint.reply(event, result.status, result.reason, to_tag=new_tag(),
-                                extra=result.extra)
+                                extra=result.extra, stateless=True)
             return
         user = result.user
         assert user is not None

@@ -423,11 +423,17 @@ class SipEndpoint:
 
     def reply(self, event: RequestIn, status: int, reason: str | None = None, *,
               to_tag: str | None = None, extra: tuple[tuple[str, str], ...] = (),
-              body: bytes = b"") -> Response:
-        """Build the response to ``event``'s request and send it."""
+              body: bytes = b"", stateless: bool = False) -> Response:
+        """Build the response to ``event``'s request and send it; with
+        ``stateless`` the transaction is forgotten at once (see
+        :meth:`TransactionLayer.answer_statelessly`: for challenges and
+        refusals that need no retransmission state)."""
         response = make_response(event.request, status, reason, to_tag=to_tag, extra=extra,
                                  body=body)
-        self.respond(event.txn, response)
+        if stateless:
+            self._run(self.layer.answer_statelessly(event.txn, response))
+        else:
+            self.respond(event.txn, response)
         return response
 
     def send_stateless(self, message: Request | Response, dest: Destination) -> None:

@@ -221,6 +221,17 @@ class TransactionLayer:
         """Send ``response`` on server transaction ``txn``."""
         return self._after(txn, txn.respond(response, now))
 
+    def answer_statelessly(self, txn: ServerTransaction, response: Response) -> list[Action]:
+        """Send ``response`` to ``txn``'s request and forget the transaction
+        at once, as a stateless element would (§16.11): a retransmitted
+        request is then a new request (for challenges: a fresh nonce), and a
+        lost response is not repeated but answered again on the next
+        retransmission."""
+        if self._servers.get(txn.key) is txn:
+            del self._servers[txn.key]
+        txn._terminate()
+        return [Send(response, txn.dest)]
+
     def transport_failed(self, txn: ClientTransaction | ServerTransaction,
                          now: float) -> list[Action]:
         """The transport reports it could not send a message of ``txn``."""
