@@ -82,6 +82,9 @@ data_dir = "{folder.name}/var"
 log_level = "{log_level}"
 [sipproxy]
 listen = ["udp:127.0.0.1:{port}"]
+# all load comes from one address: keep the per-source limit out of the way
+rate_limit = 1000000.0
+rate_burst = 10000000
 [tlb]
 http_listen = ""
 """)
