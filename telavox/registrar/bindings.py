@@ -187,11 +187,16 @@ class Binding:
     reg_id: int = 0
     path: tuple[str, ...] = ()
     ident: int = 0
+    contact_text: str = attrs.field(default="", eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.contact_text:  # the contact's text, written once
+            object.__setattr__(self, "contact_text", str(self.contact))
 
     @property
     def key(self) -> tuple[str, str]:
         """The store key ``(aor, contact text)``."""
-        return self.aor, str(self.contact)
+        return self.aor, self.contact_text
 
     @property
     def outbound(self) -> tuple[str, int] | None:
@@ -206,15 +211,14 @@ class Binding:
 
     def header_value(self, now: float) -> str:
         """The Contact element of a 200: the contact with ``q`` and ``expires``."""
-        contact = self.contact
-        if self.q != 1.0:
-            contact = contact.with_param("q", _format_q(self.q))
-        return str(contact.with_param("expires", str(self.remaining(now))))
+        # the stored contact has no q or expires: both are appended
+        q = f";q={_format_q(self.q)}" if self.q != 1.0 else ""
+        return f"{self.contact_text}{q};expires={self.remaining(now)}"
 
     def to_record(self) -> BindingRecord:
         """The :class:`~telavox.records.BindingRecord` the store keeps."""
         return BindingRecord(
-            aor=self.aor, contact=str(self.contact), expires_at=self.expires_at, q=self.q,
+            aor=self.aor, contact=self.contact_text, expires_at=self.expires_at, q=self.q,
             call_id=self.call_id, cseq=self.cseq, source=self.source, connection=self.flow,
             user_agent=self.user_agent, instance=self.instance, reg_id=self.reg_id,
             path=self.path)

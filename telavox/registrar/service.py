@@ -42,7 +42,6 @@ from telavox.registrar.bindings import (
     LocationTable,
     RegisterResult,
     Rules,
-    canonical_aor,
     split_aor,
 )
 from telavox.registrar.users import UserDirectory
@@ -94,6 +93,7 @@ class RegistrarService(BaseApplication):
             ("registers_ok", "registers_failed", "expired", "store_writes", "store_errors"), 0)
         self.ready: defer.Deferred[None] = defer.Deferred()
         self._log_info = platform.logs("info")
+        self._date_cache: tuple[int, str] = (-1, "")
         self._log_debug = platform.logs("debug")
         self._store_problem = ""
         self._writing: defer.Deferred[None] | None = None
@@ -216,8 +216,7 @@ class RegistrarService(BaseApplication):
         if refusal is not None:
             result = RegisterResult(*refusal.value)
         else:
-            aor = canonical_aor(user, self.domain)
-            result = self.table.register(request, source, aor, now, self.rules)
+            result = self.table.register(request, source, user, now, self.rules)
         if result.ok:
             self.counters["registers_ok"] += 1
         else:
@@ -255,8 +254,15 @@ class RegistrarService(BaseApplication):
             return AorRefusal.UNKNOWN_USER
         return None
 
+    def _date(self, now: float) -> str:
+        """The Date header value (RFC 1123), formatted once a second."""
+        second = int(now)
+        if self._date_cache[0] != second:
+            self._date_cache = (second, formatdate(second, usegmt=True))
+        return self._date_cache[1]
+
     def _response(self, request: Request, result: RegisterResult, now: float) -> Response:
-        extra: list[tuple[str, str]] = [("Date", formatdate(now, usegmt=True))]
+        extra: list[tuple[str, str]] = [("Date", self._date(now))]
         if result.ok:
             extra += [("Contact", b.header_value(now)) for b in result.bindings]
             try:

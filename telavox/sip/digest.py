@@ -26,7 +26,6 @@ import enum
 import hashlib
 import hmac
 import math
-import os
 import re
 import struct
 from collections import OrderedDict
@@ -47,6 +46,7 @@ from telavox.sip.digestparse import (
     parse_credentials,
 )
 from telavox.sip.grammar import is_token
+from telavox.sip.randomness import random_bytes
 
 __all__ = [
     "ALGORITHMS",
@@ -309,6 +309,7 @@ class DigestServer:
         self._skew_ms = round(FUTURE_SKEW * 1000)
         self._allow_rfc2069 = allow_rfc2069
         self._allow_auth_int = allow_auth_int
+        self._templates: dict[bool, list[list[str]]] = {}
         self._cache_size = replay_cache_size
         self._seen: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._horizon_ms: int | None = None
@@ -342,7 +343,7 @@ class DigestServer:
 
     def new_nonce(self, now: float) -> str:
         """A fresh nonce issued at ``now`` (seconds)."""
-        payload = struct.pack(">q", self._tick(now)) + os.urandom(_NONCE_RANDOM)
+        payload = struct.pack(">q", self._tick(now)) + random_bytes(_NONCE_RANDOM)
         return base64.urlsafe_b64encode(payload + self._mac(payload)).decode("ascii")
 
     def _nonce_time(self, nonce: str) -> int | None:
@@ -370,8 +371,20 @@ class DigestServer:
 
         In the configured order (RFC 8760 §2.4: the preferred first), all with
         the same fresh nonce, ``qop="auth"`` and ``stale=true`` when asked.
+        The text is that of :meth:`challenge_records`, from templates made
+        once (only the nonce changes).
         """
-        return [c.format() for c in self.challenge_records(now, stale=stale)]
+        templates = self._templates.get(stale)
+        if templates is None:
+            placeholder = "NONCE0PLACEHOLDER"
+            qop = ("auth", "auth-int") if self._allow_auth_int else ("auth",)
+            templates = [
+                Challenge(realm=self._realm, nonce=placeholder, algorithm=alg, qop=qop,
+                          stale=stale).format().split(placeholder)
+                for alg in self._algorithms]
+            self._templates[stale] = templates
+        nonce = self.new_nonce(now)
+        return [nonce.join(parts) for parts in templates]
 
     def verify(
         self,

@@ -11,13 +11,13 @@ Typed views of header fields (:class:`~telavox.sip.hdrtypes.Via`, ``CSeq``,
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import ClassVar, TypeVar
 
 from telavox.sip.grammar import GrammarError
 from telavox.sip.hdrtypes import BRANCH_MAGIC, CSeq, HeaderError, NameAddr, Via
 from telavox.sip.headers import Headers
+from telavox.sip.randomness import random_hex
 from telavox.sip.uri import Uri, UriError, parse_uri
 
 _V = TypeVar("_V")
@@ -63,37 +63,14 @@ REASON_PHRASES: dict[int, str] = {
 }  # fmt: skip
 
 
-class _RandomPool:
-    """Bytes from the operating system's CSPRNG, fetched 4 KiB at a time so
-    that a tag or branch does not cost a system call each."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._buffer = b""
-        self._position = 0
-
-    def hex(self, count: int) -> str:
-        """``count`` random bytes as hex."""
-        start = self._position
-        end = start + count
-        if end > len(self._buffer):
-            self._buffer = os.urandom(self._size)
-            start, end = 0, count
-        self._position = end
-        return self._buffer[start:end].hex()
-
-
-_random = _RandomPool()
-
-
 def new_branch() -> str:
     """A fresh RFC 3261 branch: the magic cookie and 64 random bits."""
-    return BRANCH_MAGIC + _random.hex(8)
+    return BRANCH_MAGIC + random_hex(8)
 
 
 def new_tag() -> str:
     """A fresh From/To tag (64 random bits; §19.3 asks for at least 32)."""
-    return _random.hex(8)
+    return random_hex(8)
 
 
 class Message:
