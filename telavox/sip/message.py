@@ -11,6 +11,7 @@ Typed views of header fields (:class:`~telavox.sip.hdrtypes.Via`, ``CSeq``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import ClassVar, TypeVar
 
@@ -21,6 +22,7 @@ from telavox.sip.randomness import random_hex
 from telavox.sip.uri import Uri, UriError, parse_uri
 
 _V = TypeVar("_V")
+_TAG = re.compile(r";[ \t]*tag[ \t]*=[ \t]*([^;, \t]+)[ \t]*(?:;|$)", re.IGNORECASE)
 
 __all__ = [
     "REASON_PHRASES",
@@ -208,6 +210,11 @@ class Message:
             raise KeyError("Via")
         return Via.parse(text)
 
+    def push_via(self, via: Via) -> None:
+        """Put ``via`` on top of the Via fields (a request we send on)."""
+        self.headers.insert_at_top("Via", str(via))
+        self._keep("top_via", "via", via)
+
     def set_top_via(self, via: Via) -> None:
         """Replace the first Via element (e.g. after adding received/rport)."""
         self.headers.replace_first_value("Via", str(via))
@@ -242,6 +249,14 @@ class Message:
         value = self._required(name)
         if "tag" not in value.lower():
             return None  # no tag parameter can be there: no need to parse
+        # the header parameters follow the last ">" (or the addr-spec)
+        params = value[value.rfind(">") + 1:]
+        if '"' not in params:
+            found = _TAG.search(params)
+            if found is not None:
+                return found.group(1)
+            if "tag" not in params.lower():
+                return None
         field = self.from_ if name == "From" else self.to
         return field.tag
 

@@ -209,7 +209,7 @@ def forwarded_request(request: Request, target: SipUri | None, via: Via,
         DEFAULT_MAX_FORWARDS if max_forwards is None else max(0, max_forwards - 1)))
     for value in record_routes:
         copy.headers.add("Record-Route", value, first=True)
-    copy.headers.insert_at_top("Via", str(via))
+    copy.push_via(via)
     return copy
 
 

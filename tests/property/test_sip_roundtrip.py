@@ -144,3 +144,15 @@ def test_plain_param_split_agrees_with_the_scanner(text: str) -> None:
             return "error"
 
     assert outcome(lambda: _parse_plain_params(text)) == outcome(lambda: _scan_params(text, 0))
+
+
+@given(name_addrs(), st.sampled_from(["", ";tag=a1", ";x=1;tag=b2", ";tag=c3;y"]))
+def test_fast_tag_agrees_with_parsing(value: object, tail: str) -> None:
+    """Reading a To/From tag without parsing gives what NameAddr.parse gives."""
+    text = str(value) + tail
+    request = Request("OPTIONS", "sip:x@example.com", Headers.of(("To", text)))
+    try:
+        expected = NameAddr.parse(text).tag
+    except ValueError:
+        return
+    assert request.to_tag == expected
