@@ -183,7 +183,7 @@ def parse_params(text: str, start: int = 0) -> tuple[tuple[str, str | None], ...
     GrammarError for an empty name or an unterminated quoted value.
     """
     if '"' not in text:
-        return _parse_plain_params(text[start:] if start else text)
+        return parse_plain_params(text[start:] if start else text)
     return _scan_params(text, start)
 
 
@@ -228,7 +228,7 @@ def _scan_params(text: str, start: int) -> tuple[tuple[str, str | None], ...]:
     return tuple(params)
 
 
-def _parse_plain_params(text: str) -> tuple[tuple[str, str | None], ...]:
+def parse_plain_params(text: str) -> tuple[tuple[str, str | None], ...]:
     """:func:`parse_params` for text without quoted strings, by splitting."""
     body = text.lstrip(" \t")
     if not body:

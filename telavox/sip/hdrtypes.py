@@ -8,6 +8,8 @@ the spelling and quoting they had, so a value re-serialises as it came.
 
 from __future__ import annotations
 
+import re
+
 import attrs
 
 from telavox.sip.grammar import (
@@ -17,6 +19,7 @@ from telavox.sip.grammar import (
     is_token,
     param_value,
     parse_params,
+    parse_plain_params,
     quote,
     remove_param,
     scan_quoted,
@@ -41,6 +44,11 @@ BRANCH_MAGIC = "z9hG4bK"
 _MAX_CSEQ = 2**31 - 1
 
 
+# "SIP/2.0/<transport> <host name or IPv4>[:port][;params without quotes or spaces]"
+_PLAIN_VIA = re.compile(
+    r"SIP/2\.0/([A-Za-z0-9]+) ([A-Za-z0-9._-]+)(?::([0-9]{1,5}))?(;[^\"\s]*)?\Z")
+
+
 class HeaderError(GrammarError):
     """A header field value that does not follow its grammar."""
 
@@ -57,6 +65,19 @@ class Via:
     @classmethod
     def parse(cls, text: str) -> Via:
         """Parse one Via element (not a comma list)."""
+        plain = _PLAIN_VIA.match(text)
+        if plain is not None:
+            # the usual spelling, "SIP/2.0/UDP 192.0.2.1:5060;branch=...", in one match
+            port_text = plain.group(3)
+            port = int(port_text) if port_text else None
+            if port is None or port <= 65535:
+                tail = plain.group(4)
+                try:
+                    params = parse_plain_params(tail) if tail else ()
+                except GrammarError as e:
+                    raise HeaderError(f"bad Via parameters: {e}") from None
+                return cls(transport=plain.group(1).upper(), host=plain.group(2), port=port,
+                           params=params)
         if text.startswith("SIP/2.0/"):
             # fast path for the usual spelling: "SIP/2.0/UDP host:port;params"
             transport, sep, rest = text[8:].partition(" ")

@@ -42,6 +42,7 @@ class LocalNetwork:
     def __init__(self, reactor: IReactorTime) -> None:
         self._reactor = reactor
         self._listeners: dict[tuple[str, str, int], tuple[LocalReceiver, str]] = {}
+        self._ports: set[int] = set()  # a cheap first test before building keys
         self._queue: deque[tuple[LocalReceiver, Request | Response, Source]] = deque()
         self._drain: IDelayedCall | None = None
         self.delivered = 0
@@ -49,6 +50,7 @@ class LocalNetwork:
     def register(self, listener: ListenAddress, receiver: LocalReceiver) -> None:
         """Make ``listener`` (bound and advertised address) reachable in process."""
         name = str(listener)
+        self._ports.update((listener.port, listener.via_port))
         self._listeners[_key(listener.transport, listener.host, listener.port)] = (receiver, name)
         self._listeners[_key(listener.transport, listener.via_host, listener.via_port)] = (
             receiver, name)
@@ -60,13 +62,15 @@ class LocalNetwork:
 
     def lookup(self, transport: str, host: str, port: int) -> tuple[LocalReceiver, str] | None:
         """The receiver listening at that address in this process, if any."""
+        if port not in self._ports:
+            return None
         return self._listeners.get(_key(transport, host, port))
 
     def send(self, message: Request | Response, transport: str, host: str, port: int,
              sender: ListenAddress) -> bool:
         """Queue a copy of ``message`` for the local listener at the address;
         False if nobody in this process listens there."""
-        hit = self._listeners.get(_key(transport, host, port))
+        hit = self.lookup(transport, host, port)
         if hit is None:
             return False
         receiver, name = hit
