@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
 from telavox.sip.message import Request, Response, make_cancel, make_response, new_tag
@@ -69,7 +68,7 @@ class Branch:
     """One forwarded copy of the request and what became of it."""
 
     __slots__ = ("cancel_pending", "cancelled", "final", "index", "provisional", "request",
-                 "target", "timer_c", "txn")
+                 "target", "timer_c_at", "txn")
 
     def __init__(self, index: int, target: Target, request: Request) -> None:
         self.index = index
@@ -80,7 +79,7 @@ class Branch:
         self.provisional = False
         self.cancelled = False
         self.cancel_pending = False
-        self.timer_c: IDelayedCall | None = None
+        self.timer_c_at: float | None = None
 
     @property
     def done(self) -> bool:
@@ -142,7 +141,7 @@ class ProxyCall:
 
         branch.txn = self.endpoint.send_request(branch.request, branch.target.dest, on_event)
         if self.is_invite and not branch.done:
-            branch.timer_c = self.reactor.callLater(self.timer_c, self._timer_c, branch)
+            branch.timer_c_at = self.reactor.seconds() + self.timer_c
 
     # -- branch events ---------------------------------------------------------
 
@@ -161,8 +160,8 @@ class ProxyCall:
                 return
             first = not branch.provisional
             branch.provisional = True
-            if branch.timer_c is not None and branch.timer_c.active():
-                branch.timer_c.reset(self.timer_c)
+            if branch.timer_c_at is not None:
+                branch.timer_c_at = self.reactor.seconds() + self.timer_c
             if first and branch.cancel_pending:
                 self._send_cancel(branch)
             if not self.answered:
@@ -197,9 +196,7 @@ class ProxyCall:
     def _mark_final(self, branch: Branch, response: Response) -> None:
         if branch.final is None:
             branch.final = response
-        if branch.timer_c is not None and branch.timer_c.active():
-            branch.timer_c.cancel()
-        branch.timer_c = None
+        branch.timer_c_at = None
 
     def _upstream(self, branch: Branch, response: Response, in_place: bool = False) -> None:
         """Send ``response`` up without our Via: in place for a response that
@@ -249,8 +246,15 @@ class ProxyCall:
         cancel = make_cancel(branch.request)
         self.endpoint.send_request(cancel, branch.target.dest, _ignore)
 
+    def expire_timers(self, now: float) -> None:
+        """Fire Timer C of every branch whose time has come (the owner calls
+        this about once a second: Timer C is minutes long)."""
+        for branch in self.branches:
+            if branch.timer_c_at is not None and branch.timer_c_at <= now:
+                self._timer_c(branch)
+
     def _timer_c(self, branch: Branch) -> None:
-        branch.timer_c = None
+        branch.timer_c_at = None
         if branch.done:
             return
         self.log.info("Timer C fired on branch {index} of {call_id}", index=branch.index,

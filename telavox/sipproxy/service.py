@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -104,6 +105,7 @@ class SipProxyService(BaseApplication):
                                   nonce_lifetime=section.nonce_lifetime,
                                   is_ours=self.is_ours)
         self.calls: dict[ServerTransaction, ProxyCall] = {}
+        self._sweep: LoopingCall | None = None
         self.counters = {"options_answered": 0, "forwarded": 0, "rate_limited": 0,
                          "dropped": 0, "refused": 0}
 
@@ -111,11 +113,21 @@ class SipProxyService(BaseApplication):
 
     def startService(self) -> None:
         self.endpoint.start()
+        self._sweep = LoopingCall(self._expire_timers)
+        self._sweep.clock = self.platform.reactor
+        self._sweep.start(1.0, now=False)
         super().startService()
 
     def stopService(self) -> Any:
         super().stopService()
+        if self._sweep is not None and self._sweep.running:
+            self._sweep.stop()
         return self.endpoint.stop()
+
+    def _expire_timers(self) -> None:
+        now = self.now()
+        for call in list(self.calls.values()):
+            call.expire_timers(now)
 
     def health(self) -> Health:
         if not self.running:
@@ -405,8 +417,9 @@ class SipProxyService(BaseApplication):
         self._proxy(event, [Target(uri=new_uri, dest=dest, trusted=trusted_dest)])
 
     def _proxy(self, event: RequestIn, targets: list[Target]) -> None:
-        if event.request.method == "INVITE":
-            self.endpoint.reply(event, 100)
+        # 100 Trying: sent by the INVITE server transaction itself when no
+        # provisional response has gone up within 200 ms (§17.2.1), so a
+        # quick downstream answer costs no extra message
         call = ProxyCall(self.endpoint, self.platform.reactor, event,
                          timer_c=self.section.timer_c, on_response=self._shape_response,
                          on_finished=self._finished)

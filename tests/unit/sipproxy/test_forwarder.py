@@ -142,14 +142,18 @@ def test_cancel_while_ringing_cancels_branches() -> None:
 def test_timer_c() -> None:
     """Timer C cancels a branch that rings too long, and closes one that
     never answered as 408; each provisional restarts it."""
-    endpoint, clock, _ = start(A, timer_c=10)
+    endpoint, clock, call = start(A, timer_c=10)
     answer(endpoint, A, 180)
     clock.advance(9)
+    call.expire_timers(clock.seconds())
     answer(endpoint, A, 180)
     clock.advance(9)
+    call.expire_timers(clock.seconds())
     assert endpoint.cancels() == []
     clock.advance(2)
+    call.expire_timers(clock.seconds())
     assert endpoint.cancels() == [A]
-    endpoint, clock, _ = start(B, timer_c=10)
+    endpoint, clock, call = start(B, timer_c=10)
     clock.advance(11)
+    call.expire_timers(clock.seconds())
     assert [r.status for r in endpoint.upstream] == [408]
