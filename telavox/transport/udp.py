@@ -44,6 +44,23 @@ class SipDatagramProtocol(DatagramProtocol):
         endpoint.message_received(message, source, len(datagram))
 
     def send(self, data: bytes, host: str, port: int) -> None:
-        """Write one datagram."""
+        """Write one datagram to ``host`` (an IP address literal, checked by
+        the endpoint) and ``port``.
+
+        The socket is written directly: Twisted's ``Port.write`` would parse
+        the address three times per datagram.  A full send buffer drops the
+        datagram like the network would (SIP retransmits); a refused port
+        (ICMP) is ignored, as for any unconnected UDP socket; other errors
+        are raised as OSError.
+        """
         assert self.transport is not None
-        self.transport.write(data, (host, port))
+        sock = self.transport.socket  # type: ignore[attr-defined]
+        while True:
+            try:
+                sock.sendto(data, (host, port))
+                return
+            except InterruptedError:
+                continue
+            except (BlockingIOError, ConnectionRefusedError):
+                self.endpoint.counters["send_errors"] += 1
+                return
