@@ -223,3 +223,84 @@ class ITlb(Interface):
     def drain(name, drained=True):
         """Stop (or resume) sending new calls to ``name``; returns False for an
         unknown name."""
+
+
+class MediaError(Exception):
+    """A media request that cannot be met: ``reason`` says why in words and
+    ``status`` is the SIP status a call should get for it (503 when the port
+    range is exhausted, 488 for streams the mediaserver cannot carry, 404 for
+    an unknown endpoint or file)."""
+
+    def __init__(self, reason: str, status: int = 503) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class IMediaServer(Interface):
+    """RTP endpoints of one SIP server: relay, playback, recording, DTMF.
+
+    Every method returns a Deferred (failing with :class:`MediaError`) and
+    takes and returns only ids, strings and records of
+    :mod:`telavox.records`, never live objects, so that a mediaserver can run
+    in another process behind the same interface.  Methods on an id that was
+    released (or never allocated) fail with ``MediaError(status=404)``,
+    except ``release``, which is idempotent.
+    """
+
+    name = Attribute("The SIP server this mediaserver belongs to (e.g. sip1).")
+
+    def allocate(owner, kinds=("audio",)):
+        """A new :class:`~telavox.records.MediaEndpoint` owned by ``owner``
+        (a call id), with one stream per media kind in ``kinds`` (``audio``,
+        ``video``, ...), each an even RTP port and RTCP on the next one from
+        the configured range, on the advertised address.  Fails with
+        ``MediaError(status=503)`` when the range is exhausted."""
+
+    def set_remote(endpoint_id, streams):
+        """Tell the endpoint what the far end offered or answered: a tuple of
+        :class:`~telavox.records.RemoteStream`, index for index with the
+        endpoint's streams (missing ones stay idle).  May be called again
+        (re-INVITE, hold, codec change); the far address is still latched
+        from the first packets that arrive (symmetric RTP)."""
+
+    def connect(endpoint_a, endpoint_b):
+        """Relay media between two endpoints, stream for stream, both ways,
+        translating payload types (and transcoding G.711 µ-law ↔ A-law) where
+        the two far ends negotiated differently.  An endpoint is connected to
+        at most one other: connecting it again replaces the old peer, and
+        the packets sent on keep one SSRC, sequence and timestamp line."""
+
+    def disconnect(endpoint_id):
+        """Stop relaying to and from ``endpoint_id`` (and its peer)."""
+
+    def play(endpoint_id, source):
+        """Send a :class:`~telavox.records.PlaySource` to the endpoint's far
+        end in place of relayed media; fires with a playback id when playing
+        starts (a ``play_done`` event follows).  A new play replaces one in
+        progress."""
+
+    def stop_play(endpoint_id):
+        """Stop the playback of ``endpoint_id`` (no error when none)."""
+
+    def record(endpoint_id, path):
+        """Record what the endpoint's far end sends and what it is sent
+        (the whole call when connected) to a WAV file at ``path``: stereo,
+        left = received, right = sent, 8 kHz 16-bit.  Fires with a recording
+        id; stopped by ``stop_record`` or ``release``."""
+
+    def stop_record(recording_id):
+        """Finish the recording and fire with the WAV file's path."""
+
+    def release(endpoint_id):
+        """Free the endpoint's ports (stopping its relay, playback and
+        recording); fires with its :class:`~telavox.records.MediaEndpointStats`
+        (empty for an unknown id)."""
+
+    def subscribe(callback):
+        """Call ``callback(event)`` with every
+        :class:`~telavox.records.MediaEvent` of this mediaserver's endpoints;
+        returns an :class:`ISubscription`."""
+
+    def endpoint_ids():
+        """The ids of the endpoints allocated now (a list; synchronous)."""

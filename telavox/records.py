@@ -213,3 +213,155 @@ class MemberEvent(Event):
     name: str
     what: str
     reason: str = ""
+
+
+# -- media: what tproxy and the mediaserver exchange (IMediaServer) -----------------------
+
+
+class MediaDirection(enum.Enum):
+    """An SDP direction attribute (RFC 3264 §5.1, §8.4): seen from the side
+    that wrote it."""
+
+    SENDRECV = "sendrecv"
+    SENDONLY = "sendonly"
+    RECVONLY = "recvonly"
+    INACTIVE = "inactive"
+
+    @property
+    def sends(self) -> bool:
+        """The side that wrote this direction sends media."""
+        return self in (MediaDirection.SENDRECV, MediaDirection.SENDONLY)
+
+    @property
+    def receives(self) -> bool:
+        """The side that wrote this direction accepts media."""
+        return self in (MediaDirection.SENDRECV, MediaDirection.RECVONLY)
+
+    def reversed(self) -> MediaDirection:
+        """The direction the other side answers with (sendonly ↔ recvonly)."""
+        return _REVERSED_DIRECTION[self]
+
+
+_REVERSED_DIRECTION = {
+    MediaDirection.SENDRECV: MediaDirection.SENDRECV,
+    MediaDirection.SENDONLY: MediaDirection.RECVONLY,
+    MediaDirection.RECVONLY: MediaDirection.SENDONLY,
+    MediaDirection.INACTIVE: MediaDirection.INACTIVE,
+}
+
+
+@attrs.frozen
+class MediaFormat:
+    """One payload format of a media stream (an SDP rtpmap entry, or a
+    static payload type's defaults): ``name`` is the encoding name in
+    canonical case (``PCMU``, ``PCMA``, ``telephone-event``, ``H264``)."""
+
+    payload_type: int
+    name: str
+    clock_rate: int
+    channels: int = 1
+    fmtp: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class RemoteStream:
+    """One media stream (one m-line) as the far end described it in SDP.
+
+    ``address``/``port`` are where the far end wants RTP (``port`` 0: the
+    stream is refused or removed; ``address`` None or ``0.0.0.0``: the old
+    RFC 2543 hold, nothing is sent).  ``formats`` are the negotiated formats
+    in the far end's order of preference, including ``telephone-event``.
+    ``direction`` is as the far end wrote it.
+    """
+
+    kind: str
+    address: str | None
+    port: int
+    formats: tuple[MediaFormat, ...]
+    direction: MediaDirection = MediaDirection.SENDRECV
+    rtcp_port: int | None = None
+    rtcp_mux: bool = False
+    ptime: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LocalStream:
+    """One media stream of a mediaserver endpoint: where the far end must
+    send (the advertised address, an even RTP port, RTCP on the next one)."""
+
+    kind: str
+    address: str
+    rtp_port: int
+    rtcp_port: int
+
+
+@attrs.frozen(kw_only=True)
+class MediaEndpoint:
+    """A mediaserver endpoint: its id, owner (a call id) and its streams, in
+    the order of the media kinds asked for."""
+
+    endpoint_id: str
+    owner: str
+    streams: tuple[LocalStream, ...]
+
+
+@attrs.frozen(kw_only=True)
+class StreamStats:
+    """Counters of one stream of an endpoint (RTP packets and octets both
+    ways, what was lost by RFC 3550 A.3, interarrival jitter in ms, whether
+    the source was latched and where, and the codec last received)."""
+
+    kind: str
+    packets_in: int = 0
+    packets_out: int = 0
+    octets_in: int = 0
+    octets_out: int = 0
+    packets_lost: int = 0
+    jitter_ms: float = 0.0
+    latched: str = ""
+    codec: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class MediaEndpointStats:
+    """What an endpoint did over its life (returned by ``release``)."""
+
+    endpoint_id: str
+    streams: tuple[StreamStats, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class PlaySource:
+    """What to play into an endpoint: a WAV file (``path``, any common
+    format; it is converted to the stream's codec) or a tone (``tone``: an
+    Asterisk indications string such as ``"440/500,0/500"`` or the name of a
+    tone of ``country``'s plan: ``ring``, ``busy``, ``congestion``, ``dial``,
+    ``callwaiting``), or DTMF ``digits`` sent as RFC 4733 events when the far
+    end negotiated them, else as in-band tones.  ``loop`` repeats the file or
+    tone until stopped."""
+
+    path: str = ""
+    tone: str = ""
+    digits: str = ""
+    country: str = "us"
+    loop: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class MediaEvent(Event):
+    """Something a mediaserver endpoint saw, delivered to its owner.
+
+    ``kind`` is ``dtmf`` (``digit`` and ``duration_ms``, ``source`` =
+    ``rfc4733`` or ``inband``), ``inactive`` (no RTP or RTCP for the
+    configured time), ``latched`` (``detail`` = the address learned),
+    ``play_done`` (``detail`` = ``finished`` or ``stopped``) or
+    ``record_done`` (``detail`` = the path)."""
+
+    topic: ClassVar[str] = "media"
+    endpoint_id: str
+    owner: str
+    kind: str
+    digit: str = ""
+    duration_ms: int = 0
+    source: str = ""
+    detail: str = ""
