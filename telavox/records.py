@@ -271,7 +271,9 @@ class RemoteStream:
     stream is refused or removed; ``address`` None or ``0.0.0.0``: the old
     RFC 2543 hold, nothing is sent).  ``formats`` are the negotiated formats
     in the far end's order of preference, including ``telephone-event``.
-    ``direction`` is as the far end wrote it.
+    ``direction`` is as the far end wrote it.  ``signalling_address`` is the
+    IP address the far end's SIP came from (its public address behind NAT):
+    RTP from it, or from ``address``, may latch the stream.
     """
 
     kind: str
@@ -282,6 +284,7 @@ class RemoteStream:
     rtcp_port: int | None = None
     rtcp_mux: bool = False
     ptime: int | None = None
+    signalling_address: str | None = None
 
 
 @attrs.frozen(kw_only=True)
