@@ -225,6 +225,15 @@ class SipProxyConfig:
                          default=180.0, validator=_in_range(10, 3600))
 
 
+CLASSES_OF_SERVICE = ("internal", "national", "international", "premium")
+"""Classes of service, each allowing what the ones before it allow."""
+
+
+def _e164_or_empty(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    if value and not re.match(r"^\+[1-9][0-9]{1,14}$", value):
+        raise ValueError(f"{value!r} is not an E.164 number (+ and 2-15 digits)")
+
+
 @attrs.frozen
 class UserConfig:
     """``[[users]]``: one user (extension) of the platform."""
@@ -239,6 +248,19 @@ class UserConfig:
                           "password.", default="", validator=_hex(_HEX64, 64))
     name: str = doc("Display name.", default="")
     sipserver: str = doc("Pin the user to this pool member instead of hashing.", default="")
+    class_of_service: str = doc("What the user may call outside the platform: internal, "
+                                "national, international or premium (emergency numbers "
+                                "are always allowed).", default="national",
+                                validator=attrs.validators.in_(CLASSES_OF_SERVICE))
+    external_number: str = doc("E.164 caller ID toward carriers, e.g. +46812345678.",
+                               default="", validator=_e164_or_empty)
+    forward_always: str = doc("Forward every call to this number (empty: off).", default="")
+    forward_busy: str = doc("Forward when the user is busy (486/600).", default="")
+    forward_no_answer: str = doc("Forward when the user does not answer in time.",
+                                 default="")
+    no_answer_after: float = doc("Seconds of ringing before forward_no_answer (or 480 "
+                                 "when none); 0 = the [tproxy] no_answer_timeout.",
+                                 default=0.0, validator=_in_range(0, 600))
 
 
 @attrs.frozen
@@ -264,6 +286,14 @@ class PoolMemberConfig:
     name: str = doc("Name of the SIP server, e.g. sip1.", validator=_name)
     address: str = doc("Its SIP address as transport:host:port, when it runs elsewhere "
                        "(another process or host).", default="", validator=_target_address)
+    listen: str = doc("Host it in this process (tproxy + mediaserver), listening on this "
+                      "transport:host:port; sipproxy reaches it in memory.", default="",
+                      validator=_target_address)
+
+    @property
+    def sip_address(self) -> str:
+        """Where the pool member receives SIP: its listen or its remote address."""
+        return self.listen or self.address
 
 
 @attrs.frozen
@@ -299,6 +329,65 @@ class TlbConfig:
                                "e.g. { \"800\" = \"sip1\" }.", factory=dict)
 
 
+def _port_range(inst: object, attr: attrs.Attribute[Any], value: tuple[int, int]) -> None:
+    if len(value) != 2:
+        raise ValueError("must be [low, high]")
+    low, high = value
+    if not 1024 <= low < high <= 65535 or high - low < 3:
+        raise ValueError(f"must be 1024 <= low < high <= 65535 with room for a port pair, "
+                         f"got [{low}, {high}]")
+
+
+@attrs.frozen
+class MediaServerConfig:
+    """``[mediaserver]``: RTP endpoints of the SIP servers hosted here (the
+    range is split evenly between them)."""
+
+    address: str = doc("IP address advertised in SDP: where phones and carriers send RTP.",
+                       default="127.0.0.1", validator=_domain)
+    bind_host: str = doc("Address the RTP sockets bind to (empty: the advertised address).",
+                         default="")
+    rtp_ports: tuple[int, int] = doc("UDP port range [low, high] for RTP (even) and RTCP "
+                                     "(RTP + 1).", default=(10000, 20000),
+                                     converter=tuple, validator=_port_range)
+    inactivity_timeout: float = doc("Seconds without RTP or RTCP from a leg that should be "
+                                    "sending before its call is ended (0: never).",
+                                    default=60.0, validator=_in_range(0, 86400))
+    country: str = doc("Tone plan for ringback, busy and congestion tones (us, uk, se, de, "
+                       "fr, nl).", default="us")
+
+
+@attrs.frozen
+class TproxyConfig:
+    """``[tproxy]``: call control of the SIP servers hosted here."""
+
+    no_answer_timeout: float = doc("Seconds a call may ring before it ends with 480 (or "
+                                   "goes to the callee's forward_no_answer).", default=30.0,
+                                   validator=_in_range(1, 600))
+    pass_headers: tuple[str, ...] = doc("Headers copied from one leg to the other ('X-*' "
+                                        "matches a prefix).",
+                                        default=("X-*", "User-to-User"), converter=tuple)
+    emergency_numbers: tuple[str, ...] = doc("Numbers every user may call whatever the "
+                                             "class of service.", default=("112", "911"),
+                                             converter=tuple)
+    cdr_csv: str = doc("CSV file the CDRs are appended to, relative to data_dir (empty: "
+                       "store only).", default="cdr.csv")
+    user_agent: str = doc("User-Agent/Server header of the SIP servers.",
+                          default="telavox-tproxy")
+    max_forward_hops: int = doc("Longest chain of call forwarding followed for one call.",
+                                default=5, validator=_in_range(0, 20))
+
+
+@attrs.frozen
+class DialPlanEntry:
+    """``[[dialplan]]``: a number bound to a script or an alias of a user."""
+
+    number: str = doc("The number dialled, e.g. *43 or 800.", validator=_extension)
+    app: str = doc("Script run by the scriptserver (echo, ivr, voicemail, conference...).",
+                   default="")
+    target: str = doc("Or: the extension this number rings.", default="")
+
+
 @attrs.frozen
 class Config:
     """The whole configuration file."""
@@ -309,6 +398,9 @@ class Config:
     sipproxy: SipProxyConfig = doc("", factory=SipProxyConfig)
     registrar: RegistrarConfig = doc("", factory=RegistrarConfig)
     tlb: TlbConfig = doc("", factory=TlbConfig)
+    mediaserver: MediaServerConfig = doc("", factory=MediaServerConfig)
+    tproxy: TproxyConfig = doc("", factory=TproxyConfig)
+    dialplan: tuple[DialPlanEntry, ...] = doc("", default=())
     users: tuple[UserConfig, ...] = doc("", default=())
     sipservers: tuple[PoolMemberConfig, ...] = doc("", default=())
     gateways: tuple[GatewayConfig, ...] = doc("", default=())
@@ -328,6 +420,7 @@ class Config:
             problems.append(("tls.require_client_cert", "needs ca_file"))
         problems += self._check_users()
         problems += self._check_pool()
+        problems += self._check_dialplan()
         registrar = self.registrar
         if not registrar.min_expires <= registrar.default_expires <= registrar.max_expires:
             problems.append(("registrar.default_expires",
@@ -350,6 +443,27 @@ class Config:
                                                       f"{user.sipserver!r}"))
         return problems
 
+    def _check_dialplan(self) -> list[tuple[str, str]]:
+        problems = []
+        extensions = {u.extension for u in self.users}
+        seen: set[str] = set()
+        for i, entry in enumerate(self.dialplan):
+            key = f"dialplan[{i}]"
+            if entry.number in seen or entry.number in extensions:
+                problems.append((f"{key}.number", f"{entry.number} is already a user or "
+                                                   "listed before"))
+            seen.add(entry.number)
+            if bool(entry.app) == bool(entry.target):
+                problems.append((key, "needs either app or target"))
+            elif entry.target and entry.target not in extensions:
+                problems.append((f"{key}.target", f"no user {entry.target}"))
+        hosted = [m for m in self.sipservers if m.listen]
+        low, high = self.mediaserver.rtp_ports
+        if hosted and (high - low + 1) // len(hosted) < 4:
+            problems.append(("mediaserver.rtp_ports", "too few ports for the SIP servers "
+                                                      "hosted here"))
+        return problems
+
     def _check_pool(self) -> list[tuple[str, str]]:
         problems = []
         names: set[str] = set()
@@ -360,10 +474,16 @@ class Config:
                 if entry.name in names:
                     problems.append((f"{kind}[{i}].name", f"{entry.name!r} is used twice"))
                 names.add(entry.name)
-                if not entry.address:
+                hosted = isinstance(entry, PoolMemberConfig) and entry.listen
+                if hosted and entry.address:
+                    problems.append((f"{kind}[{i}].address",
+                                     "give either address (elsewhere) or listen (hosted "
+                                     "here), not both"))
+                elif not entry.address and not hosted:
                     problems.append((f"{kind}[{i}].address",
                                      "needed (components of this kind are not hosted "
-                                     "in this process yet)"))
+                                     "in this process yet)" if kind == "gateways" else
+                                     "needed: address (elsewhere) or listen (hosted here)"))
         members = {m.name for m in self.sipservers}
         for target, member in self.tlb.pins.items():
             if member not in members:

@@ -86,7 +86,7 @@ class TlbService(BaseApplication):
         super().__init__("tlb", platform, section)
         config = platform.config
         self._reactor = platform.reactor
-        sipservers = [PoolMember(m.name, m.address) for m in config.sipservers]
+        sipservers = [PoolMember(m.name, m.sip_address) for m in config.sipservers]
         gateways = [PoolMember(g.name, g.address) for g in config.gateways]
         self.router = Router(sipservers, gateways, {g.name: g.prefixes for g in config.gateways},
                              self._pins(section))
