@@ -370,6 +370,10 @@ class TproxyConfig:
     emergency_numbers: tuple[str, ...] = doc("Numbers every user may call whatever the "
                                              "class of service.", default=("112", "911"),
                                              converter=tuple)
+    premium_prefixes: tuple[str, ...] = doc("E.164 prefixes of premium-rate numbers, "
+                                            "callable only with class_of_service premium, "
+                                            "e.g. ['+46900'].", default=(), converter=tuple,
+                                            validator=_prefixes)
     cdr_csv: str = doc("CSV file the CDRs are appended to, relative to data_dir (empty: "
                        "store only).", default="cdr.csv")
     user_agent: str = doc("User-Agent/Server header of the SIP servers.",

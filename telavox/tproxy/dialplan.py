@@ -1,0 +1,126 @@
+"""The dial plan: what a dialled number means (sans-IO).
+
+Owns :class:`Route` (the outcome) and :class:`DialPlan` (the matching).
+Numbers are matched in a fixed, documented order:
+
+1. the ``[[dialplan]]`` numbers (scripts such as ``*43`` echo, or aliases
+   that ring a user);
+2. users' extensions;
+3. emergency numbers (always allowed, passed on as dialled);
+4. external numbers: normalised to E.164 with the platform's country
+   settings (``+46812345678``, ``0812345678`` and ``0046812345678`` are the
+   same number in Sweden) and checked against the caller's class of service
+   before any leg is created;
+5. anything else: 404.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+from telavox.config.model import CLASSES_OF_SERVICE, DialPlanEntry, PlatformConfig, UserConfig
+
+__all__ = ["DialPlan", "Route", "RouteKind", "normalise"]
+
+_DIALLED = re.compile(r"^\+?[0-9]{1,20}$")
+
+
+class RouteKind(enum.Enum):
+    """What a number leads to."""
+
+    USER = "user"
+    SCRIPT = "script"
+    EXTERNAL = "external"
+    REJECT = "reject"
+
+
+@attrs.frozen
+class Route:
+    """The outcome of the dial plan: a user's extension, a script's name, an
+    E.164 (or emergency) number, or a refusal with its SIP status."""
+
+    kind: RouteKind
+    target: str = ""
+    status: int = 0
+    reason: str = ""
+    emergency: bool = False
+
+    @classmethod
+    def reject(cls, status: int, reason: str) -> Route:
+        return cls(RouteKind.REJECT, status=status, reason=reason)
+
+
+def normalise(dialled: str, country_code: str, national_prefix: str,
+              international_prefix: str) -> str | None:
+    """``dialled`` as E.164 (``+`` and digits), or None when it is not a
+    number reachable outside (no prefix that says national or international)."""
+    if not _DIALLED.match(dialled):
+        return None
+    if dialled.startswith("+"):
+        number = dialled
+    elif international_prefix and dialled.startswith(international_prefix):
+        number = "+" + dialled[len(international_prefix):]
+    elif national_prefix and dialled.startswith(national_prefix) and country_code:
+        number = "+" + country_code + dialled[len(national_prefix):]
+    else:
+        return None
+    digits = len(number) - 1
+    if not 3 <= digits <= 15 or number[1] == "0":
+        return None
+    return number
+
+
+class DialPlan:
+    """Matches dialled numbers for the users of one configuration."""
+
+    def __init__(self, platform: PlatformConfig, users: Iterable[UserConfig],
+                 entries: Iterable[DialPlanEntry], *, emergency: Iterable[str] = (),
+                 premium: Iterable[str] = ()) -> None:
+        self.platform = platform
+        self.users: Mapping[str, UserConfig] = {u.extension: u for u in users}
+        self.entries: Mapping[str, DialPlanEntry] = {e.number: e for e in entries}
+        self.emergency = frozenset(emergency)
+        self.premium = tuple(sorted(premium, key=len, reverse=True))
+
+    def user(self, extension: str) -> UserConfig | None:
+        """The user with ``extension``, or None."""
+        return self.users.get(extension)
+
+    def route(self, caller: UserConfig | None, dialled: str) -> Route:
+        """Where ``dialled`` goes for ``caller`` (None: a caller from outside,
+        e.g. a gateway, who may reach internal targets only)."""
+        entry = self.entries.get(dialled)
+        if entry is not None:
+            if entry.app:
+                return Route(RouteKind.SCRIPT, entry.app)
+            return Route(RouteKind.USER, entry.target)
+        if dialled in self.users:
+            return Route(RouteKind.USER, dialled)
+        if dialled in self.emergency:
+            return Route(RouteKind.EXTERNAL, dialled, emergency=True)
+        p = self.platform
+        number = normalise(dialled, p.country_code, p.national_prefix, p.international_prefix)
+        if number is None:
+            return Route.reject(404, "Not Found")
+        if caller is None:
+            return Route.reject(403, "Forbidden (no outside calls from outside)")
+        allowed = self._allowed(caller.class_of_service, number)
+        if not allowed:
+            return Route.reject(403, "Forbidden (class of service)")
+        return Route(RouteKind.EXTERNAL, number)
+
+    def _allowed(self, cos: str, number: str) -> bool:
+        rank = CLASSES_OF_SERVICE.index(cos)
+        premium = any(number.startswith(prefix) for prefix in self.premium)
+        if premium:
+            return cos == "premium"
+        if rank >= CLASSES_OF_SERVICE.index("international"):
+            return True
+        if rank >= CLASSES_OF_SERVICE.index("national"):
+            return bool(self.platform.country_code) and number.startswith(
+                "+" + self.platform.country_code)
+        return False
