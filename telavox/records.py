@@ -368,3 +368,19 @@ class MediaEvent(Event):
     duration_ms: int = 0
     source: str = ""
     detail: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class CallEvent(Event):
+    """A call on a SIP server changed state: ``what`` is ``created``,
+    ``ringing``, ``answered``, ``held``, ``resumed``, ``transferred`` or
+    ``ended``; ``legs`` are the Call-IDs of its legs, A first."""
+
+    topic: ClassVar[str] = "call"
+    what: str
+    call_id: str
+    caller: str
+    callee: str
+    sip_server: str
+    legs: tuple[str, ...] = ()
+    detail: str = ""

@@ -1,0 +1,481 @@
+"""One call through a SIP server: an A leg, its B leg(s), their media
+endpoints, forwarding, and the record of how it went.
+
+Owns :class:`Call` (the :class:`~telavox.b2bua.leg.LegListener` of its legs)
+and the :class:`CallHost` protocol (what a call needs from its SIP server).
+
+Theory of operation.  The A leg's offer is answered from the A endpoint as
+soon as both media endpoints exist (so a bad offer is refused at once with
+488 or 400); the answer is held back and sent with the first 183 that
+brings early media or with the 200.  The B leg is offered the B endpoint's
+address with the codec the caller will send listed first, so media is
+relayed without transcoding whenever the callee accepts it.  Then:
+
+* B 180 → A 180; B 183 with SDP → media connected, A 183 with our answer;
+* B 2xx → media connected, A 200; the call is answered when A's ACK comes;
+* B 486/600 → the callee's ``forward_busy`` if any, else the status to A;
+  other failures pass to A as they are (a 408/503 made up for a dead peer
+  included); no answer within the timeout → CANCEL, then
+  ``forward_no_answer`` or 480;
+* CANCEL from A → CANCEL to B; BYE from either side → BYE to the other;
+* a re-INVITE or UPDATE from one side (hold, resume, a new address) is
+  answered from that side's endpoint at once and re-offered to the other
+  side with the same direction, so each far end keeps its own view;
+  INFO is passed across with its answer.
+
+Every way the call ends goes through :meth:`Call.end`, which releases both
+endpoints and writes one CDR.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from twisted.logger import Logger
+
+from telavox.b2bua.leg import SDP, IncomingLeg, Leg, LegHost, OutgoingLeg
+from telavox.config.model import UserConfig
+from telavox.interfaces import IMediaServer, MediaError
+from telavox.records import CdrRecord, MediaDirection, MediaEndpoint, new_correlation_id
+from telavox.sip.hdrtypes import NameAddr
+from telavox.sip.message import Request, Response
+from telavox.sip.transaction import Destination, ServerTransaction
+from telavox.sip.uri import SipUri
+from telavox.tproxy.dialplan import Route, RouteKind
+from telavox.tproxy.media import (
+    LocalSession,
+    SdpProblemError,
+    answer_offer,
+    make_offer,
+    parse_body,
+    remote_from_answer,
+)
+
+__all__ = ["Call", "CallHost"]
+
+
+class CallHost(Protocol):
+    """What a call needs from the SIP server it runs on."""
+
+    name: str
+    legs: LegHost
+    media: IMediaServer
+    domain: str
+    no_answer_timeout: float
+    max_forward_hops: int
+    user_agent: str
+    media_address: str
+
+    def user(self, extension: str) -> UserConfig | None:
+        """The configured user with ``extension``."""
+
+    def route(self, caller: UserConfig | None, dialled: str) -> Route:
+        """The dial plan's answer for ``dialled``."""
+
+    def route_destination(self, route: Route) -> Destination | None:
+        """Where a B leg for ``route`` is sent (sipproxy for users, a gateway
+        for external numbers); None when nothing can carry it."""
+
+    def contact(self) -> NameAddr:
+        """Our Contact for new dialogs."""
+
+    def passed_headers(self, request: Request) -> tuple[tuple[str, str], ...]:
+        """The headers of ``request`` the policy lets cross to the other leg."""
+
+    def register_leg(self, leg: Leg) -> None:
+        """Index ``leg`` so in-dialog requests reach it."""
+
+    def unregister_leg(self, leg: Leg) -> None:
+        """Forget ``leg``."""
+
+    def call_ended(self, call: Call, cdr: CdrRecord) -> None:
+        """The call is over: store its CDR, drop it from the tables."""
+
+    def publish(self, call: Call, what: str) -> None:
+        """Publish a call event (created, ringing, answered, held, ended...)."""
+
+    def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
+        """Run ``fn`` after ``delay`` seconds; returns an IDelayedCall."""
+
+
+class Call:
+    """One call: see the module docstring."""
+
+    log = Logger()
+
+    def __init__(self, host: CallHost, a_leg: IncomingLeg, caller: UserConfig | None,
+                 caller_uri: NameAddr, dialled: str) -> None:
+        self.host = host
+        self.a = a_leg
+        self.b: OutgoingLeg | None = None
+        self.caller = caller
+        self.caller_uri = caller_uri
+        self.dialled = dialled
+        self.callee = dialled
+        self.correlation_id = new_correlation_id()
+        self.call_id = a_leg.invite.call_id
+        self.start_time = time.time()
+        self.answer_time: float | None = None
+        self.state = "new"
+        self.codec = ""
+        self.hops = 0
+        self.a_endpoint: MediaEndpoint | None = None
+        self.b_endpoint: MediaEndpoint | None = None
+        self.a_session = LocalSession(host.media_address)
+        self.b_session = LocalSession(host.media_address)
+        self.a_answer = b""
+        self.media_connected = False
+        self.a_held = False
+        self._no_answer: Any = None
+        self._ended = False
+        a_leg.listener = self
+        a_leg.user_data = self
+
+    def __repr__(self) -> str:
+        return f"<Call {self.call_id} {self.caller_uri.uri} → {self.callee} {self.state}>"
+
+    # -- start --------------------------------------------------------------------------
+
+    def start(self, route: Route) -> None:
+        """Run the call toward ``route`` (a USER or EXTERNAL route)."""
+        self.host.register_leg(self.a)
+        self.host.publish(self, "created")
+        try:
+            offer = parse_body(self.a.remote_sdp) if self.a.remote_sdp else None
+        except SdpProblemError as e:
+            self._refuse(e.status, e.reason)
+            return
+        if offer is None:
+            self._refuse(488, "Not Acceptable Here (an INVITE without SDP)")
+            return
+        media = self.host.media
+
+        def got_a(endpoint: MediaEndpoint) -> Any:
+            self.a_endpoint = endpoint
+            if self._ended:
+                self._release()
+                return None
+            return media.allocate(self.call_id).addCallback(got_b)
+
+        def got_b(endpoint: MediaEndpoint) -> None:
+            self.b_endpoint = endpoint
+            if self._ended:
+                self._release()
+                return
+            assert self.a_endpoint is not None
+            try:
+                body, streams, codec = answer_offer(offer, self.a_endpoint, self.a_session,
+                                                    self._signalling_address(self.a))
+            except SdpProblemError as e:
+                self._refuse(e.status, e.reason)
+                return
+            self.a_answer = body
+            self.codec = codec
+            media.set_remote(self.a_endpoint.endpoint_id, streams)
+            self._dial(route)
+
+        def failed(failure: Any) -> None:
+            error = failure.value
+            if isinstance(error, MediaError):
+                self._refuse(error.status, f"Service Unavailable ({error.reason})")
+            else:
+                self.log.failure("call setup failed for {call}", failure, call=repr(self))
+                self._refuse(500, "Server Internal Error")
+
+        media.allocate(self.call_id).addCallback(got_a).addErrback(failed)
+
+    def _signalling_address(self, leg: Leg) -> str | None:
+        request = leg.invite if isinstance(leg, IncomingLeg) else None
+        if request is None:
+            return None
+        via = request.top_via
+        return via.param("received") or via.host
+
+    def _refuse(self, status: int, reason: str) -> None:
+        self.a.reject(status, reason)
+        self.end(f"{status} {reason}", disposition=_disposition(status))
+
+    # -- the B leg ----------------------------------------------------------------------
+
+    def _dial(self, route: Route) -> None:
+        if route.kind is RouteKind.REJECT:
+            self._refuse(route.status, route.reason)
+            return
+        user = self.host.user(route.target) if route.kind is RouteKind.USER else None
+        if user is not None and user.forward_always and self.hops < self.host.max_forward_hops:
+            self._forward(user.forward_always)
+            return
+        dest = self.host.route_destination(route)
+        if dest is None:
+            self._refuse(503, "Service Unavailable (no route)")
+            return
+        assert self.b_endpoint is not None
+        self.callee = route.target
+        leg = OutgoingLeg(self.host.legs, self, self.host.contact())
+        leg.user_data = self
+        self.b = leg
+        uri = SipUri(user=route.target, host=self.host.domain)
+        offer = make_offer(self.b_endpoint, self.b_session, prefer=self.codec or None)
+        from_ = NameAddr(uri=SipUri(user=self._caller_user(), host=self.host.domain),
+                         display_name=self.caller.name if self.caller and self.caller.name
+                         else self.caller_uri.display_name)
+        leg.invite_to(uri, dest, from_=from_, to=NameAddr(uri=uri), body=offer,
+                      extra=self.host.passed_headers(self.a.invite),
+                      user_agent=self.host.user_agent)
+        self.host.register_leg(leg)
+        self.state = "calling"
+        timeout = (user.no_answer_after if user is not None and user.no_answer_after
+                   else self.host.no_answer_timeout)
+        self._cancel_no_answer()
+        self._no_answer = self.host.call_later(timeout, self._on_no_answer)
+
+    def _caller_user(self) -> str:
+        if self.caller is not None:
+            return self.caller.extension
+        uri = self.caller_uri.uri
+        return uri.user if isinstance(uri, SipUri) and uri.user else "anonymous"
+
+    def _forward(self, number: str) -> None:
+        self.hops += 1
+        self.log.info("{call}: forwarded to {number}", call=repr(self), number=number)
+        route = self.host.route(self.caller, number)
+        self._dial(route)
+
+    def _on_no_answer(self) -> None:
+        self._no_answer = None
+        b = self.b
+        if b is None or b.ended or self._ended:
+            return
+        b.abandon("no answer")
+        user = self.host.user(self.callee)
+        if user is not None and user.forward_no_answer and self.hops < self.host.max_forward_hops:
+            self.host.unregister_leg(b)
+            self.b = None
+            self._forward(user.forward_no_answer)
+            return
+        self._refuse(480, "Temporarily Unavailable (no answer)")
+
+    def _cancel_no_answer(self) -> None:
+        if self._no_answer is not None and self._no_answer.active():
+            self._no_answer.cancel()
+        self._no_answer = None
+
+    # -- what the legs report -------------------------------------------------------------
+
+    def leg_provisional(self, leg: OutgoingLeg, response: Response) -> None:
+        if leg is not self.b or self._ended:
+            return
+        if response.body and self._connect_b(response.body):
+            self.a.provisional(183, body=self.a_answer)
+            self.state = "early"
+        elif response.status == 180 or (response.status == 183 and not response.body):
+            self.a.provisional(180)
+            self.state = "ringing"
+            self.host.publish(self, "ringing")
+
+    def _connect_b(self, body: bytes) -> bool:
+        """Take the B side's answer; False (and the call refused) when unusable."""
+        if self.a_endpoint is None or self.b_endpoint is None:
+            return False
+        if self.media_connected:
+            return True
+        try:
+            streams = remote_from_answer(self.b_session, body, None)
+        except SdpProblemError as e:
+            self.log.info("{call}: unusable answer from the callee: {reason}",
+                          call=repr(self), reason=e.reason)
+            if self.b is not None:
+                self.b.abandon("bad SDP")
+            self._refuse(502, "Bad Gateway (unusable SDP from the callee)")
+            return False
+        media = self.host.media
+        media.set_remote(self.b_endpoint.endpoint_id, streams)
+        media.connect(self.a_endpoint.endpoint_id, self.b_endpoint.endpoint_id)
+        self.media_connected = True
+        return True
+
+    def leg_answered(self, leg: OutgoingLeg, response: Response) -> None:
+        if leg is not self.b or self._ended:
+            leg.hangup("not wanted")
+            return
+        self._cancel_no_answer()
+        if not self._connect_b(response.body):
+            return
+        self.a.answer(self.a_answer)
+        self.state = "answering"
+
+    def leg_failed(self, leg: OutgoingLeg, response: Response) -> None:
+        if leg is not self.b or self._ended:
+            return
+        self._cancel_no_answer()
+        self.host.unregister_leg(leg)
+        self.b = None
+        user = self.host.user(self.callee)
+        if (response.status in (486, 600) and user is not None and user.forward_busy
+                and self.hops < self.host.max_forward_hops):
+            self._forward(user.forward_busy)
+            return
+        self._refuse(response.status, response.reason)
+
+    def leg_confirmed(self, leg: IncomingLeg) -> None:
+        if self._ended:
+            return
+        self.answer_time = time.time()
+        self.state = "answered"
+        self.host.publish(self, "answered")
+
+    def leg_cancelled(self, leg: IncomingLeg) -> None:
+        if self.b is not None:
+            self.b.abandon("caller cancelled")
+        self.end("caller cancelled", disposition="cancelled")
+
+    def leg_ended(self, leg: Leg, reason: str) -> None:
+        other = self._other(leg)
+        if other is not None:
+            if isinstance(other, OutgoingLeg):
+                other.abandon(reason)
+            elif isinstance(other, IncomingLeg) and other.state.value == "proceeding":
+                other.reject(487 if leg is self.b else 500)
+            else:
+                other.hangup(reason)
+        side = "caller" if leg is self.a else "callee"
+        self.end(f"{side}: {reason}", disposition="answered" if self.answer_time else "failed")
+
+    def _other(self, leg: Leg) -> Leg | None:
+        if leg is self.a:
+            return self.b
+        return self.a
+
+    def leg_request(self, leg: Leg, request: Request, txn: ServerTransaction) -> None:
+        method = request.method
+        if method in ("INVITE", "UPDATE"):
+            self._session_change(leg, request, txn)
+        elif method == "INFO":
+            self._pass_across(leg, request, txn)
+        elif method == "OPTIONS":
+            leg.respond(request, txn, 200, extra=(("Allow", ALLOW),))
+        else:
+            leg.respond(request, txn, 501, extra=(("Allow", ALLOW),))
+
+    def _pass_across(self, leg: Leg, request: Request, txn: ServerTransaction) -> None:
+        other = self._other(leg)
+        if other is None or other.ended or other.dialog is None:
+            leg.respond(request, txn, 481)
+            return
+        content_type = request.headers.get("Content-Type")
+
+        def answered(response: Response) -> None:
+            leg.respond(request, txn, response.status, response.reason, body=response.body,
+                        content_type=response.headers.get("Content-Type"))
+
+        other.request(request.method, body=request.body, content_type=content_type,
+                      extra=self.host.passed_headers(request), on_response=answered)
+
+    def _session_change(self, leg: Leg, request: Request, txn: ServerTransaction) -> None:
+        """A re-INVITE/UPDATE from ``leg``: answered from its endpoint, then
+        re-offered to the other side in the same direction."""
+        mine, session, theirs, their_session = self._sides(leg)
+        if mine is None or theirs is None:
+            leg.respond(request, txn, 500, "Server Internal Error (no media)")
+            return
+        if not request.body:
+            # an offerless re-INVITE: our current description is the offer
+            body = session.last
+            leg.respond(request, txn, 200, body=b"" if body is None else
+                        session.stamp(body), content_type=SDP)
+            return
+        try:
+            offer = parse_body(request.body)
+            answer, streams, _codec = answer_offer(offer, mine, session,
+                                                   self._signalling_address(leg))
+        except SdpProblemError as e:
+            leg.respond(request, txn, e.status, e.reason)
+            return
+        self.host.media.set_remote(mine.endpoint_id, streams)
+        leg.respond(request, txn, 200, body=answer, content_type=SDP)
+        direction = streams[0].direction if streams else MediaDirection.SENDRECV
+        held = not direction.receives
+        if leg is self.a and held != self.a_held:
+            self.a_held = held
+            self.host.publish(self, "held" if held else "resumed")
+        other = self._other(leg)
+        if other is None or other.ended or other.dialog is None:
+            return
+        reoffer = make_offer(theirs, their_session, prefer=self.codec or None,
+                             direction=direction)
+
+        def answered(response: Response) -> None:
+            if response.success and response.body:
+                try:
+                    remote = remote_from_answer(their_session, response.body, None)
+                except SdpProblemError:
+                    return
+                self.host.media.set_remote(theirs.endpoint_id, remote)
+
+        other.request("INVITE", body=reoffer, content_type=SDP, on_response=answered)
+
+    def _sides(self, leg: Leg) -> tuple[MediaEndpoint | None, LocalSession,
+                                        MediaEndpoint | None, LocalSession]:
+        if leg is self.a:
+            return self.a_endpoint, self.a_session, self.b_endpoint, self.b_session
+        return self.b_endpoint, self.b_session, self.a_endpoint, self.a_session
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def hangup(self, reason: str) -> None:
+        """End the call from here (inactivity, shutdown): both legs."""
+        for leg in (self.a, self.b):
+            if leg is None or leg.ended:
+                continue
+            if isinstance(leg, OutgoingLeg):
+                leg.abandon(reason)
+            elif isinstance(leg, IncomingLeg) and leg.state.value == "proceeding":
+                leg.reject(480 if reason != "shutdown" else 503)
+            else:
+                leg.hangup(reason)
+        self.end(reason, disposition="answered" if self.answer_time else "failed")
+
+    def end(self, reason: str, *, disposition: str) -> None:
+        """Release the media, write the CDR, forget the call (once)."""
+        if self._ended:
+            return
+        self._ended = True
+        self._cancel_no_answer()
+        self.state = "ended"
+        self._release()
+        for leg in (self.a, self.b):
+            if leg is not None:
+                self.host.unregister_leg(leg)
+        cdr = CdrRecord(
+            correlation_id=self.correlation_id, call_id=self.call_id,
+            caller=self._caller_user(), callee=self.callee, start_time=self.start_time,
+            answer_time=self.answer_time, end_time=time.time(),
+            disposition="answered" if self.answer_time else disposition,
+            codec=self.codec, sip_server=self.host.name, hangup_cause=reason)
+        self.host.call_ended(self, cdr)
+        self.host.publish(self, "ended")
+
+    def _release(self) -> None:
+        media = self.host.media
+        for endpoint in (self.a_endpoint, self.b_endpoint):
+            if endpoint is not None:
+                media.release(endpoint.endpoint_id).addErrback(lambda f: None)
+        self.a_endpoint = self.b_endpoint = None
+
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+
+
+def _disposition(status: int) -> str:
+    if status in (486, 600):
+        return "busy"
+    if status in (480, 408):
+        return "no answer"
+    if status == 487:
+        return "cancelled"
+    if status == 603:
+        return "declined"
+    return "failed"
+

@@ -1,0 +1,420 @@
+"""A SIP server hosted in this process: tproxy (call control) and its
+mediaserver, as one base application per ``[[sipservers]]`` entry with a
+``listen`` address.
+
+Owns :class:`SipServerService`: the SIP endpoint on the member's listen
+address (accepting only sipproxy, the tlb prober and the gateways), the
+table of calls and legs, the dial plan, CDRs (store and CSV) and call
+events, and the adapter (:class:`EndpointLegHost`) that lets the sans-IO
+legs act on the endpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from telavox.b2bua.leg import IncomingLeg, Leg, LegHost, OutgoingLeg
+from telavox.base import BaseApplication, Platform
+from telavox.config.model import PoolMemberConfig, UserConfig
+from telavox.interfaces import IMediaServer, ITlb
+from telavox.records import CallEvent, CdrRecord, Health, MediaEvent
+from telavox.sip.dialog import DialogError
+from telavox.sip.hdrtypes import HeaderError, NameAddr, Via
+from telavox.sip.message import Request, Response, make_response, new_tag
+from telavox.sip.timers import TimerConfig
+from telavox.sip.transaction import (
+    AckIn,
+    Action,
+    ClientTransaction,
+    Destination,
+    RequestIn,
+    ServerTransaction,
+    StrayResponse,
+    TransportFailed,
+)
+from telavox.sip.uri import SipUri, Uri
+from telavox.tproxy.call import ALLOW, Call
+from telavox.tproxy.dialplan import DialPlan, Route, RouteKind
+from telavox.transport.address import ListenAddress
+from telavox.transport.endpoint import SipEndpoint
+from telavox.transport.interfaces import ISipHandler
+from telavox.transport.policy import PeerPolicy
+
+__all__ = ["CDR_FIELDS", "EndpointLegHost", "SipServerService"]
+
+CDR_FIELDS = ("start_time", "answer_time", "end_time", "caller", "callee", "disposition",
+              "codec", "sip_server", "hangup_cause", "call_id", "correlation_id")
+"""Columns of the CDR CSV file, in order."""
+
+
+class EndpointLegHost:
+    """The :class:`~telavox.b2bua.leg.LegHost` of legs living on a SIP endpoint."""
+
+    def __init__(self, endpoint: SipEndpoint, reactor: Any, transport: str) -> None:
+        self.endpoint = endpoint
+        self.reactor = reactor
+        self.transport = transport
+        self.timers: TimerConfig = endpoint.options.timers
+
+    def send_request(self, request: Request, dest: Destination,
+                     on_event: Callable[[Action], None]) -> ClientTransaction:
+        return self.endpoint.send_request(request, dest, on_event)
+
+    def respond(self, txn: ServerTransaction, response: Response) -> None:
+        self.endpoint.respond(txn, response)
+
+    def send_stateless(self, message: Request | Response, dest: Destination) -> None:
+        self.endpoint.send_stateless(message, dest)
+
+    def via_for(self, dest: Destination) -> Via:
+        return self.endpoint.via_for(dest)
+
+    def destination_for(self, uri: Uri) -> Destination:
+        if not isinstance(uri, SipUri):
+            raise DialogError(f"cannot send to {uri}")
+        transport = uri.transport or ("tls" if uri.secure else self.transport)
+        port = uri.port or (5061 if transport == "tls" else 5060)
+        return self.endpoint.destination(transport, uri.param("maddr") or uri.host_bare, port)
+
+    def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
+        return self.reactor.callLater(delay, fn)
+
+
+def _host_port(address: ListenAddress) -> str:
+    host = f"[{address.host}]" if ":" in address.host else address.host
+    return f"{host}:{address.port}"
+
+
+@implementer(ISipHandler)
+class SipServerService(BaseApplication):
+    """One hosted SIP server (see the module docstring)."""
+
+    log = Logger()
+    restart_keys = ("listen",)
+
+    def __init__(self, platform: Platform, section: PoolMemberConfig,
+                 media: IMediaServer | None = None) -> None:
+        super().__init__(section.name, platform, section)
+        config = platform.config
+        self.reactor = platform.reactor
+        self.tproxy = config.tproxy
+        self.domain = config.platform.domain
+        self.tlb: ITlb = platform.require(ITlb)
+        self.listen = ListenAddress.parse(section.listen)
+        self.proxy_addresses = list(config.sipproxy.listen)
+        peers = [_host_port(a) for a in self.proxy_addresses]
+        peers.append(_host_port(config.tlb.probe_listen))
+        peers += [_host_port(ListenAddress.parse(g.address)) for g in config.gateways
+                  if g.address]
+        self.endpoint = SipEndpoint(
+            section.name, [self.listen], self, platform.reactor,
+            options=platform.endpoint_options(), policy=PeerPolicy.only(peers),
+            tls=platform.tls_files(), network=platform.network)
+        self.legs: LegHost = EndpointLegHost(self.endpoint, platform.reactor,
+                                             self.listen.transport)
+        self.media: IMediaServer = media if media is not None else self._mediaserver(platform)
+        self.media_address = config.mediaserver.address
+        self.no_answer_timeout = self.tproxy.no_answer_timeout
+        self.max_forward_hops = self.tproxy.max_forward_hops
+        self.user_agent = self.tproxy.user_agent
+        self.dialplan = self._dialplan(config)
+        self.calls: dict[str, Call] = {}
+        self._legs: dict[tuple[str, str], Leg] = {}
+        self._incoming: dict[ServerTransaction, IncomingLeg] = {}
+        self._cdr_file: IO[str] | None = None
+        self._cdr_writer: Any = None
+        self._media_subscription: Any = None
+        self.counters: dict[str, int] = dict.fromkeys((
+            "calls", "answered", "failed", "cancelled", "refused"), 0)
+
+    # -- construction -----------------------------------------------------------------------
+
+    def _mediaserver(self, platform: Platform) -> IMediaServer:
+        from telavox.mediaserver import MediaServer
+
+        config = platform.config
+        section = config.mediaserver
+        hosted = [m.name for m in config.sipservers if m.listen]
+        low, high = section.rtp_ports
+        share = (high - low + 1) // max(1, len(hosted))
+        index = hosted.index(self.name)
+        first = low + index * share
+        first += first % 2
+        last = first + share - 1
+        return MediaServer(  # type: ignore[no-any-return]
+            platform.reactor, name=self.name, address=section.address,
+            bind_host=section.bind_host or section.address, rtp_ports=(first, last),
+            inactivity_timeout=section.inactivity_timeout, country=section.country)
+
+    def _dialplan(self, config: Any) -> DialPlan:
+        return DialPlan(config.platform, config.users, config.dialplan,
+                        emergency=self.tproxy.emergency_numbers,
+                        premium=self.tproxy.premium_prefixes)
+
+    # -- service ----------------------------------------------------------------------------
+
+    def startService(self) -> None:
+        """Open the SIP port and the mediaserver; open the CDR file."""
+        start = getattr(self.media, "start", None)
+        if start is not None:
+            start()
+        self._media_subscription = self.media.subscribe(self._media_event)
+        try:
+            self.endpoint.start()
+        except Exception:
+            stop = getattr(self.media, "stop", None)
+            if stop is not None:
+                stop()
+            raise
+        if self.tproxy.cdr_csv:
+            path = Path(self.platform.config.platform.data_dir) / self.tproxy.cdr_csv
+            path.parent.mkdir(parents=True, exist_ok=True)
+            new = not path.exists() or path.stat().st_size == 0
+            self._cdr_file = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115
+            self._cdr_writer = csv.writer(self._cdr_file)
+            if new:
+                self._cdr_writer.writerow(CDR_FIELDS)
+                self._cdr_file.flush()
+        super().startService()
+        self.log.info("{server}: SIP server listening on {listen}", server=self.name,
+                      listen=str(self.listen))
+
+    def stopService(self) -> defer.Deferred[Any]:
+        """End every call, close the SIP port and the mediaserver."""
+        super().stopService()
+        for call in list(self.calls.values()):
+            call.hangup("shutdown")
+        if self._media_subscription is not None:
+            self._media_subscription.cancel()
+        deferreds = [self.endpoint.stop()]
+        stop = getattr(self.media, "stop", None)
+        if stop is not None:
+            deferreds.append(defer.maybeDeferred(stop))
+        if self._cdr_file is not None:
+            self._cdr_file.close()
+            self._cdr_file = None
+        return defer.gatherResults(deferreds, consumeErrors=True).addCallback(lambda _: None)
+
+    def config_changed(self, config: Any) -> None:
+        """New users and dial plan apply to new calls."""
+        self.dialplan = self._dialplan(config)
+
+    def health(self) -> Health:
+        return Health.ok() if self.running else Health.down("not running")
+
+    def stats(self) -> Mapping[str, float]:
+        out: dict[str, float] = dict(self.counters)
+        out["active_calls"] = len(self.calls)
+        out["legs"] = len(self._legs)
+        out["media_endpoints"] = len(self.media.endpoint_ids())
+        return out
+
+    # -- CallHost -------------------------------------------------------------------------
+
+    def user(self, extension: str) -> UserConfig | None:
+        return self.dialplan.user(extension)
+
+    def route(self, caller: UserConfig | None, dialled: str) -> Route:
+        return self.dialplan.route(caller, dialled)
+
+    def route_destination(self, route: Route) -> Destination | None:
+        if route.kind is RouteKind.USER:
+            proxy = next((a for a in self.proxy_addresses
+                          if a.transport == self.listen.transport), self.proxy_addresses[0])
+            return self.endpoint.destination(proxy.transport, proxy.via_host, proxy.via_port)
+        if route.kind is RouteKind.EXTERNAL:
+            for gateway in self.tlb.locate_number(route.target):
+                if gateway.address:
+                    a = ListenAddress.parse(gateway.address)
+                    return self.endpoint.destination(a.transport, a.host, a.port)
+        return None
+
+    def contact(self) -> NameAddr:
+        return NameAddr(uri=self.endpoint.contact_uri(self.listen.transport))
+
+    def passed_headers(self, request: Request) -> tuple[tuple[str, str], ...]:
+        patterns = [p.lower() for p in self.tproxy.pass_headers]
+        out = []
+        for name, value in request.headers:
+            lowered = name.lower()
+            if any(fnmatch.fnmatchcase(lowered, p) for p in patterns):
+                out.append((name, value))
+        return tuple(out)
+
+    def register_leg(self, leg: Leg) -> None:
+        key = self._leg_key(leg)
+        if key is not None:
+            self._legs[key] = leg
+        if isinstance(leg, IncomingLeg):
+            self._incoming[leg.txn] = leg
+
+    def unregister_leg(self, leg: Leg) -> None:
+        key = self._leg_key(leg)
+        if key is not None and self._legs.get(key) is leg:
+            # keep the leg reachable for a late BYE/ACK retransmission: legs are
+            # forgotten when their transactions are over (Timer J/H scale)
+            self.reactor.callLater(self.legs.timers.timeout, self._forget_leg, key, leg)
+        if isinstance(leg, IncomingLeg):
+            self._incoming.pop(leg.txn, None)
+
+    def _forget_leg(self, key: tuple[str, str], leg: Leg) -> None:
+        if self._legs.get(key) is leg:
+            del self._legs[key]
+
+    @staticmethod
+    def _leg_key(leg: Leg) -> tuple[str, str] | None:
+        if isinstance(leg, IncomingLeg):
+            return (leg.invite.call_id, leg.local_tag)
+        if isinstance(leg, OutgoingLeg) and leg.invite is not None:
+            return (leg.invite.call_id, leg.invite.from_tag or "")
+        return None
+
+    def call_ended(self, call: Call, cdr: CdrRecord) -> None:
+        self.calls.pop(call.call_id, None)
+        kind = {"answered": "answered", "cancelled": "cancelled"}.get(cdr.disposition, "failed")
+        self.counters[kind] += 1
+        self.platform.store.add_cdrs([cdr]).addErrback(
+            lambda f: self.log.failure("{server}: CDR not stored", f, server=self.name))
+        if self._cdr_writer is not None and self._cdr_file is not None:
+            self._cdr_writer.writerow([getattr(cdr, name) if getattr(cdr, name) is not None
+                                       else "" for name in CDR_FIELDS])
+            self._cdr_file.flush()
+        self.log.info("{server}: call {call_id} {caller} → {callee} ended: {disposition} "
+                      "({cause})", server=self.name, call_id=cdr.call_id, caller=cdr.caller,
+                      callee=cdr.callee, disposition=cdr.disposition, cause=cdr.hangup_cause)
+
+    def publish(self, call: Call, what: str) -> None:
+        legs = tuple(leg.invite.call_id for leg in (call.a, call.b)
+                     if leg is not None and leg.invite is not None)
+        self.platform.bus.publish(CallEvent(
+            correlation_id=call.correlation_id, what=what, call_id=call.call_id,
+            caller=call._caller_user(), callee=call.callee, sip_server=self.name, legs=legs,
+            detail=call.state))
+
+    def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
+        return self.reactor.callLater(delay, fn)
+
+    def _media_event(self, event: MediaEvent) -> None:
+        if event.kind == "inactive":
+            call = self.calls.get(event.owner)
+            if call is not None:
+                self.log.info("{server}: call {call_id} ended: no RTP", server=self.name,
+                              call_id=call.call_id)
+                call.hangup("RTP timeout")
+
+    # -- ISipHandler -------------------------------------------------------------------------
+
+    def handle_request(self, endpoint: SipEndpoint, event: RequestIn) -> None:
+        """New requests from sipproxy or a gateway."""
+        request = event.request
+        method = request.method
+        if method == "CANCEL":
+            self._cancel(event)
+        elif request.to_tag:
+            leg = self._legs.get((request.call_id, request.to_tag))
+            if leg is None:
+                endpoint.reply(event, 481)
+            else:
+                leg.receive(request, event.txn)
+        elif method == "INVITE":
+            self._invite(event)
+        elif method == "OPTIONS":
+            endpoint.reply(event, 200, to_tag=new_tag(), extra=(("Allow", ALLOW),
+                                                                ("Accept", "application/sdp")))
+        elif method == "SUBSCRIBE":
+            endpoint.reply(event, 489, "Bad Event", to_tag=new_tag(),
+                           extra=(("Allow-Events", ""),))
+        elif method == "BYE":
+            endpoint.reply(event, 481, to_tag=new_tag())
+        else:
+            endpoint.reply(event, 405, to_tag=new_tag(), extra=(("Allow", ALLOW),))
+
+    def _invite(self, event: RequestIn) -> None:
+        request = event.request
+        caller_uri = self._caller(request)
+        caller = None
+        if caller_uri is not None and isinstance(caller_uri.uri, SipUri) and caller_uri.uri.user:
+            caller = self.dialplan.user(caller_uri.uri.user)
+        uri = request.uri
+        dialled = uri.user if isinstance(uri, SipUri) and uri.user else ""
+        self.counters["calls"] += 1
+        try:
+            leg = IncomingLeg(self.legs, _NoListener(), request, event.txn, self.contact())
+        except (DialogError, HeaderError) as e:
+            self.counters["refused"] += 1
+            self.endpoint.reply(event, 400, f"Bad Request ({e})", to_tag=new_tag())
+            return
+        if request.call_id in self.calls:
+            self.counters["refused"] += 1
+            leg.reject(482, "Loop Detected")
+            return
+        call = Call(self, leg, caller, caller_uri or request.from_, dialled)
+        self.calls[call.call_id] = call
+        route = self.dialplan.route(caller, dialled)
+        if route.kind is RouteKind.SCRIPT:
+            route = Route.reject(501, f"Not Implemented (script {route.target})")
+        call.start(route)
+
+    @staticmethod
+    def _caller(request: Request) -> NameAddr | None:
+        value = request.headers.get("P-Asserted-Identity")
+        if value:
+            try:
+                return NameAddr.parse(value.split(",")[0])
+            except HeaderError:
+                return None
+        return None
+
+    def _cancel(self, event: RequestIn) -> None:
+        invite = self.endpoint.layer.find_invite(event.request)
+        if invite is None:
+            self.endpoint.reply(event, 481)
+            return
+        self.endpoint.reply(event, 200)
+        leg = self._incoming.get(invite)
+        if leg is not None:
+            leg.cancelled()
+        else:
+            last = invite.last_response
+            if last is None or last.status < 200:
+                self.endpoint.respond(invite, make_response(invite.request, 487,
+                                                            to_tag=new_tag()))
+
+    def handle_ack(self, endpoint: SipEndpoint, event: AckIn) -> None:
+        """The ACK of a 2xx we sent on an A leg."""
+        request = event.request
+        leg = self._legs.get((request.call_id, request.to_tag or ""))
+        if isinstance(leg, IncomingLeg):
+            leg.acked(request)
+
+    def handle_stray_response(self, endpoint: SipEndpoint, event: StrayResponse) -> None:
+        """A 2xx retransmitted after our INVITE's transaction ended: ACK again."""
+        response = event.response
+        if not response.success or response.cseq.method != "INVITE":
+            return
+        leg = self._legs.get((response.call_id, response.from_tag or ""))
+        if isinstance(leg, OutgoingLeg):
+            leg.retransmitted_2xx(response)
+
+    def handle_server_failure(self, endpoint: SipEndpoint, event: Any) -> None:
+        """A response on an A leg's INVITE never got its ACK or could not be sent."""
+        leg = self._incoming.get(event.txn)
+        if leg is not None:
+            leg.server_failed("transport failure" if isinstance(event, TransportFailed)
+                              else "no ACK")
+
+
+class _NoListener:
+    """Stands in until the call takes the leg (it sets itself as listener)."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args, **kw: None
+
