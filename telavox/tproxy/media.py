@@ -152,11 +152,12 @@ def answer_offer(offer: SessionDescription, endpoint: MediaEndpoint, session: Lo
                  prefer: str | None = None) -> tuple[bytes, tuple[RemoteStream, ...], str]:
     """Our answer to ``offer`` from ``endpoint``: (the SDP body, the far
     end's streams for the mediaserver, the codec name the far end will send
-    first).  ``prefer`` puts one codec first when the offer has it.
+    first).  The offerer's order of preference is honoured (its first codec
+    we carry is the one chosen); ``prefer`` puts one codec first otherwise.
     SdpProblemError(488) when no audio stream can be accepted."""
     caps = _preferring(prefer)
     answer, negotiation = create_answer(offer, caps, session.address, _ports(endpoint),
-                                        session.session_id, 0)
+                                        session.session_id, 0, honour_offerer_order=True)
     audio = negotiation.first("audio")
     if audio is None or audio.rtpmap is None:
         reasons = "; ".join(s.reason for s in negotiation.streams if s.reason) or "no audio"

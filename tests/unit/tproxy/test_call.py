@@ -1,0 +1,344 @@
+"""A call's life between its legs, with fake legs' transport, a fake clock
+and an in-memory mediaserver: what each side is sent, when the media is
+connected, and the CDR."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from twisted.internet import defer
+from twisted.internet.task import Clock
+
+from telavox.b2bua.leg import IncomingLeg
+from telavox.config.model import PlatformConfig, UserConfig
+from telavox.records import CdrRecord, LocalStream, MediaEndpoint, RemoteStream
+from telavox.sip.hdrtypes import NameAddr
+from telavox.sip.message import Request, Response, make_response
+from telavox.sip.parser import parse_message
+from telavox.sip.sdp import parse_sdp
+from telavox.sip.timers import TimerConfig
+from telavox.sip.transaction import Action, Destination, ResponseIn, Source
+from telavox.sip.uri import SipUri, Uri
+from telavox.tproxy.call import Call
+from telavox.tproxy.dialplan import DialPlan, Route, RouteKind
+
+DOMAIN = "pbx.example.test"
+SDP_A = (b"v=0\r\no=a 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
+         b"m=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n")
+SDP_B = (b"v=0\r\no=b 2 2 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n"
+         b"m=audio 5000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n")
+SOURCE = Source("udp", "127.0.0.1", 5060)
+
+
+def _message(text: str, body: bytes = b"") -> Any:
+    head = text.replace("\n", "\r\n")
+    data = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return parse_message(data)
+
+
+def invite_a(body: bytes = SDP_A) -> Request:
+    return _message(
+        f"INVITE sip:1002@{DOMAIN} SIP/2.0\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a1\n"
+        "Max-Forwards: 69\n"
+        f"From: \"Alice\" <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>\n"
+        "Call-ID: call-a\nCSeq: 10 INVITE\n"
+        "Contact: <sip:1001@192.0.2.10:5062>\n"
+        "X-Account: 42\nSubject: secret\n"
+        + ("Content-Type: application/sdp\n" if body else ""), body)
+
+
+class FakeTxn:
+    """Stands for a transaction: remembers its callback."""
+
+    def __init__(self, request: Request, dest: Destination,
+                 on_event: Callable[[Action], None] | None = None) -> None:
+        self.request = request
+        self.dest = dest
+        self.on_event = on_event
+
+
+class FakeLegs:
+    """A LegHost that records what the legs send."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.timers = TimerConfig()
+        self.requests: list[FakeTxn] = []
+        self.responses: list[Response] = []
+        self.stateless: list[Any] = []
+
+    def send_request(self, request: Request, dest: Destination,
+                     on_event: Callable[[Action], None]) -> Any:
+        txn = FakeTxn(request, dest, on_event)
+        self.requests.append(txn)
+        return txn
+
+    def respond(self, txn: Any, response: Response) -> None:
+        self.responses.append(response)
+
+    def send_stateless(self, message: Any, dest: Destination) -> None:
+        self.stateless.append(message)
+
+    def via_for(self, dest: Destination) -> Any:
+        from telavox.sip.hdrtypes import Via
+        from telavox.sip.message import new_branch
+        return Via("UDP", "127.0.0.1", 5070, (("branch", new_branch()),))
+
+    def destination_for(self, uri: Uri) -> Destination:
+        assert isinstance(uri, SipUri)
+        return Destination("udp", uri.host_bare, uri.port or 5060)
+
+    def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
+        return self.clock.callLater(delay, fn)
+
+
+class FakeMedia:
+    """An in-memory mediaserver: endpoints, remotes and connections."""
+
+    name = "sip1"
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, MediaEndpoint] = {}
+        self.remote: dict[str, tuple[RemoteStream, ...]] = {}
+        self.connected: list[tuple[str, str]] = []
+        self.next = 10000
+
+    def allocate(self, owner: str, kinds: tuple[str, ...] = ("audio",)) -> Any:
+        eid = f"e{self.next}"
+        self.endpoints[eid] = MediaEndpoint(endpoint_id=eid, owner=owner, streams=(
+            LocalStream(kind="audio", address="198.51.100.1", rtp_port=self.next,
+                        rtcp_port=self.next + 1),))
+        self.next += 2
+        return defer.succeed(self.endpoints[eid])
+
+    def set_remote(self, eid: str, streams: tuple[RemoteStream, ...]) -> Any:
+        self.remote[eid] = streams
+        return defer.succeed(None)
+
+    def connect(self, a: str, b: str) -> Any:
+        self.connected.append((a, b))
+        return defer.succeed(None)
+
+    def release(self, eid: str) -> Any:
+        self.endpoints.pop(eid, None)
+        return defer.succeed(None)
+
+    def endpoint_ids(self) -> list[str]:
+        return list(self.endpoints)
+
+
+@attrs.define
+class Host:
+    """The CallHost of the tests."""
+
+    legs: FakeLegs
+    media: FakeMedia
+    plan: DialPlan
+    name: str = "sip1"
+    domain: str = DOMAIN
+    no_answer_timeout: float = 30.0
+    max_forward_hops: int = 5
+    user_agent: str = "test"
+    media_address: str = "198.51.100.1"
+    cdrs: list[CdrRecord] = attrs.Factory(list)
+    events: list[str] = attrs.Factory(list)
+
+    def user(self, extension: str) -> UserConfig | None:
+        return self.plan.user(extension)
+
+    def route(self, caller: UserConfig | None, dialled: str) -> Route:
+        return self.plan.route(caller, dialled)
+
+    def route_destination(self, route: Route) -> Destination | None:
+        return Destination("udp", "127.0.0.1", 5060)
+
+    def contact(self) -> NameAddr:
+        return NameAddr(uri=SipUri(host="127.0.0.1", port=5070))
+
+    def passed_headers(self, request: Request) -> tuple[tuple[str, str], ...]:
+        return tuple((n, v) for n, v in request.headers if n.lower().startswith("x-"))
+
+    def register_leg(self, leg: Any) -> None:
+        pass
+
+    def unregister_leg(self, leg: Any) -> None:
+        pass
+
+    def call_ended(self, call: Call, cdr: CdrRecord) -> None:
+        self.cdrs.append(cdr)
+
+    def publish(self, call: Call, what: str) -> None:
+        self.events.append(what)
+
+    def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
+        return self.legs.clock.callLater(delay, fn)
+
+
+def setup(users: list[UserConfig] | None = None) -> tuple[Host, Call, Clock]:
+    clock = Clock()
+    users = users or [UserConfig(extension="1001", password="x", name="Alice"),
+                      UserConfig(extension="1002", password="x")]
+    plan = DialPlan(PlatformConfig(domain=DOMAIN), users, ())
+    host = Host(FakeLegs(clock), FakeMedia(), plan)
+    request = invite_a()
+    leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
+                      host.contact())
+    call = Call(host, leg, plan.user("1001"), request.from_, "1002")
+    return host, call, clock
+
+
+def b_respond(host: Host, status: int, body: bytes = b"", to_tag: str = "tb") -> Response:
+    txn = host.legs.requests[0]
+    extra: tuple[tuple[str, str], ...] = (("Contact", "<sip:1002@192.0.2.20:5064>"),)
+    if body:
+        extra += (("Content-Type", "application/sdp"),)
+    response = make_response(txn.request, status, to_tag=to_tag, extra=extra, body=body)
+    response = parse_message(response.serialize())
+    assert txn.on_event is not None
+    txn.on_event(ResponseIn(txn, response, SOURCE))  # type: ignore[arg-type]
+    return response
+
+
+def test_answered_call_anchors_media_and_writes_a_cdr() -> None:
+    """A → B: B is offered the mediaserver's address with the caller's codec
+    first and only allowed headers; B's 180 and 200 reach A, whose 200 carries
+    an answer from A's own endpoint; media is connected; a BYE from B ends
+    both legs, releases the endpoints and writes an answered CDR."""
+    host, call, clock = setup()
+    call.start(Route(RouteKind.USER, "1002"))
+    assert len(host.legs.requests) == 1
+    b_invite = host.legs.requests[0].request
+    assert str(b_invite.uri) == f"sip:1002@{DOMAIN}"
+    assert b_invite.call_id != "call-a"
+    assert b_invite.headers.get("X-Account") == "42"
+    assert b_invite.headers.get("Subject") is None
+    offer = parse_sdp(b_invite.body)
+    assert offer.connection is not None and offer.connection.address == "198.51.100.1"
+    assert offer.media[0].formats[0] == "8"  # the caller's first codec, PCMA
+    b_respond(host, 180)
+    assert [r.status for r in host.legs.responses] == [180]
+    b_respond(host, 200, SDP_B)
+    ok = host.legs.responses[-1]
+    assert ok.status == 200
+    answer = parse_sdp(ok.body)
+    a_endpoint, b_endpoint = sorted(host.media.remote)
+    assert answer.media[0].port == host.media.endpoints[a_endpoint].streams[0].rtp_port
+    assert host.media.connected == [(a_endpoint, b_endpoint)]
+    assert host.media.remote[a_endpoint][0].address == "192.0.2.10"
+    assert host.media.remote[b_endpoint][0].port == 5000
+    assert any(m.method == "ACK" for m in host.legs.stateless)  # B's 200 is ACKed
+    ack = _message(
+        f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a2\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={call.a.local_tag}\nCall-ID: call-a\nCSeq: 10 ACK\n")
+    call.a.acked(ack)
+    assert call.state == "answered"
+    clock.advance(1.0)
+    bye = _message(
+        f"BYE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-b9\n"
+        f"Max-Forwards: 70\nFrom: <sip:1002@{DOMAIN}>;tag=tb\n"
+        f"To: <sip:1001@{DOMAIN}>;tag={b_invite.from_tag}\nCall-ID: {b_invite.call_id}\n"
+        "CSeq: 5 BYE\n")
+    assert call.b is not None
+    call.b.receive(bye, FakeTxn(bye, SOURCE))  # type: ignore[arg-type]
+    assert host.legs.responses[-1].status == 200
+    a_bye = host.legs.requests[-1].request
+    assert a_bye.method == "BYE" and a_bye.call_id == "call-a"
+    assert host.media.endpoints == {}
+    [cdr] = host.cdrs
+    assert (cdr.caller, cdr.callee, cdr.disposition, cdr.codec) == (
+        "1001", "1002", "answered", "PCMA")
+    assert host.events == ["created", "ringing", "answered", "ended"]
+
+
+def test_busy_is_passed_back_or_forwarded() -> None:
+    """486 from B reaches A as 486 with a busy CDR; with forward_busy the
+    call goes on to the forward target instead."""
+    host, call, _ = setup()
+    call.start(Route(RouteKind.USER, "1002"))
+    b_respond(host, 486)
+    assert host.legs.responses[-1].status == 486
+    assert host.cdrs[0].disposition == "busy"
+    assert host.media.endpoints == {}
+
+    users = [UserConfig(extension="1001", password="x"),
+             UserConfig(extension="1002", password="x", forward_busy="1003"),
+             UserConfig(extension="1003", password="x")]
+    host, call, _ = setup(users)
+    call.start(Route(RouteKind.USER, "1002"))
+    b_respond(host, 486)
+    assert [str(t.request.uri) for t in host.legs.requests if t.request.method == "INVITE"] \
+        == [f"sip:1002@{DOMAIN}", f"sip:1003@{DOMAIN}"]
+    assert host.cdrs == []
+
+
+def test_no_answer_cancels_and_answers_480() -> None:
+    """After the no-answer timeout the B leg is cancelled and A gets 480."""
+    host, call, clock = setup()
+    call.start(Route(RouteKind.USER, "1002"))
+    b_respond(host, 180)
+    clock.advance(30.0)
+    assert host.legs.requests[-1].request.method == "CANCEL"
+    assert host.legs.responses[-1].status == 480
+    assert host.cdrs[0].disposition == "no answer"
+
+
+def test_caller_cancel_cancels_the_b_leg() -> None:
+    """A's CANCEL: A gets 487, B gets CANCEL once it has rung."""
+    host, call, _ = setup()
+    call.start(Route(RouteKind.USER, "1002"))
+    b_respond(host, 180)
+    call.a.cancelled()
+    assert host.legs.responses[-1].status == 487
+    assert host.legs.requests[-1].request.method == "CANCEL"
+    assert host.cdrs[0].disposition == "cancelled"
+
+
+def test_bad_offer_gets_488_or_400_and_leaks_nothing() -> None:
+    """An offer without a codec in common gets 488, malformed SDP 400; no
+    B leg is tried and no endpoint stays allocated."""
+    for body, status in ((SDP_A.replace(b"8 0 101", b"18").replace(
+            b"a=rtpmap:101 telephone-event/8000\r\n", b""), 488), (b"v=0\r\nbogus", 400)):
+        clock = Clock()
+        plan = DialPlan(PlatformConfig(domain=DOMAIN),
+                        [UserConfig(extension="1001", password="x"),
+                         UserConfig(extension="1002", password="x")], ())
+        host = Host(FakeLegs(clock), FakeMedia(), plan)
+        request = invite_a(body)
+        leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
+                          host.contact())
+        call = Call(host, leg, plan.user("1001"), request.from_, "1002")
+        call.start(Route(RouteKind.USER, "1002"))
+        assert host.legs.responses[-1].status == status
+        assert host.legs.requests == []
+        assert host.media.endpoints == {}
+
+
+def test_hold_is_answered_and_reoffered() -> None:
+    """A re-INVITE with sendonly from A is answered recvonly from A's endpoint
+    and re-offered to B as sendonly."""
+    host, call, _ = setup()
+    call.start(Route(RouteKind.USER, "1002"))
+    b_respond(host, 200, SDP_B)
+    call.a.acked(_message(
+        f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a2\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={call.a.local_tag}\nCall-ID: call-a\nCSeq: 10 ACK\n"))
+    hold = SDP_A.replace(b"o=a 1 1", b"o=a 1 2") + b"a=sendonly\r\n"
+    reinvite = _message(
+        f"INVITE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a3\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={call.a.local_tag}\nCall-ID: call-a\nCSeq: 11 INVITE\n"
+        "Contact: <sip:1001@192.0.2.10:5062>\nContent-Type: application/sdp\n", hold)
+    call.a.receive(reinvite, FakeTxn(reinvite, SOURCE))  # type: ignore[arg-type]
+    ok = host.legs.responses[-1]
+    assert ok.status == 200
+    assert parse_sdp(ok.body).media[0].direction.value == "recvonly"
+    b_reinvite = host.legs.requests[-1].request
+    assert b_reinvite.method == "INVITE"
+    assert parse_sdp(b_reinvite.body).media[0].direction.value == "sendonly"
+    assert "held" in host.events
