@@ -11,7 +11,7 @@ import datetime
 import sys
 from pathlib import Path
 
-from bench import options_load, proxy_load, sip_core
+from bench import options_load, proxy_load, rtp_core, sip_core
 from bench.measure import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +52,11 @@ def main() -> int:
     print(table(core), flush=True)
     sections.append(("SIP core: parser and transaction layer", "make bench  (bench/sip_core.py)",
                      core))
+    print("RTP core (sans-IO) ...", flush=True)
+    rtp = rtp_core.run()
+    print(table(rtp), flush=True)
+    sections.append(("RTP core: packets, rewriting, G.711", "make bench  (bench/rtp_core.py)",
+                     rtp))
     print("OPTIONS under load (SIPp) ...", flush=True)
     try:
         load = options_load.run()
