@@ -236,6 +236,11 @@ class Leg:
             self.request("BYE")
         self._terminate(reason)
 
+    def abandon(self, reason: str = "abandoned") -> None:
+        """End the leg whatever its state, reporting nothing more: CANCEL or
+        BYE (outgoing), 487 or BYE (incoming)."""
+        self.hangup(reason)
+
     def receive(self, request: Request, txn: ServerTransaction) -> None:
         """An in-dialog request for this leg (matched by dialog id)."""
         dialog = self.dialog
@@ -304,6 +309,13 @@ class IncomingLeg(Leg):
         if self.state is LegState.PROCEEDING:
             self._final(status, reason, b"", extra)
             self._terminate(f"rejected {status}")
+
+    def abandon(self, reason: str = "abandoned") -> None:
+        """Refuse with 487 while proceeding, else hang up."""
+        if self.state is LegState.PROCEEDING:
+            self.reject(487)
+        else:
+            self.hangup(reason)
 
     def cancelled(self) -> None:
         """A CANCEL matched our INVITE (the endpoint answered it 200): 487."""

@@ -33,13 +33,14 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import attrs
 from twisted.logger import Logger
 
 from telavox.b2bua.leg import SDP, IncomingLeg, Leg, LegHost, OutgoingLeg
 from telavox.config.model import UserConfig
 from telavox.interfaces import IMediaServer, MediaError
 from telavox.records import CdrRecord, MediaDirection, MediaEndpoint, new_correlation_id
-from telavox.sip.hdrtypes import NameAddr
+from telavox.sip.hdrtypes import HeaderError, NameAddr
 from telavox.sip.message import Request, Response
 from telavox.sip.transaction import Destination, ServerTransaction
 from telavox.sip.uri import SipUri
@@ -108,8 +109,13 @@ class Call:
     def __init__(self, host: CallHost, a_leg: IncomingLeg, caller: UserConfig | None,
                  caller_uri: NameAddr, dialled: str) -> None:
         self.host = host
-        self.a = a_leg
-        self.b: OutgoingLeg | None = None
+        self.incoming = a_leg
+        """The INVITE that started the call (answered, rejected or cancelled here)."""
+        self.a: Leg = a_leg
+        """The caller's side; after a transfer, the transferee."""
+        self.b: Leg | None = None
+        """The callee's side; after a transfer, the transfer target."""
+        self.transfer: Transfer | None = None
         self.caller = caller
         self.caller_uri = caller_uri
         self.dialled = dialled
@@ -167,7 +173,7 @@ class Call:
             assert self.a_endpoint is not None
             try:
                 body, streams, codec = answer_offer(offer, self.a_endpoint, self.a_session,
-                                                    self._signalling_address(self.a))
+                                                    self._signalling_address(self.incoming))
             except SdpProblemError as e:
                 self._refuse(e.status, e.reason)
                 return
@@ -194,7 +200,7 @@ class Call:
         return via.param("received") or via.host
 
     def _refuse(self, status: int, reason: str) -> None:
-        self.a.reject(status, reason)
+        self.incoming.reject(status, reason)
         self.end(f"{status} {reason}", disposition=_disposition(status))
 
     # -- the B leg ----------------------------------------------------------------------
@@ -222,7 +228,7 @@ class Call:
                          display_name=self.caller.name if self.caller and self.caller.name
                          else self.caller_uri.display_name)
         leg.invite_to(uri, dest, from_=from_, to=NameAddr(uri=uri), body=offer,
-                      extra=self.host.passed_headers(self.a.invite),
+                      extra=self.host.passed_headers(self.incoming.invite),
                       user_agent=self.host.user_agent)
         self.host.register_leg(leg)
         self.state = "calling"
@@ -265,13 +271,16 @@ class Call:
     # -- what the legs report -------------------------------------------------------------
 
     def leg_provisional(self, leg: OutgoingLeg, response: Response) -> None:
+        if self.transfer is not None and leg is self.transfer.leg:
+            self._transfer_progress(response)
+            return
         if leg is not self.b or self._ended:
             return
         if response.body and self._connect_b(response.body):
-            self.a.provisional(183, body=self.a_answer)
+            self.incoming.provisional(183, body=self.a_answer)
             self.state = "early"
         elif response.status == 180 or (response.status == 183 and not response.body):
-            self.a.provisional(180)
+            self.incoming.provisional(180)
             self.state = "ringing"
             self.host.publish(self, "ringing")
 
@@ -297,16 +306,22 @@ class Call:
         return True
 
     def leg_answered(self, leg: OutgoingLeg, response: Response) -> None:
+        if self.transfer is not None and leg is self.transfer.leg and not self._ended:
+            self._transfer_answered(response)
+            return
         if leg is not self.b or self._ended:
             leg.hangup("not wanted")
             return
         self._cancel_no_answer()
         if not self._connect_b(response.body):
             return
-        self.a.answer(self.a_answer)
+        self.incoming.answer(self.a_answer)
         self.state = "answering"
 
     def leg_failed(self, leg: OutgoingLeg, response: Response) -> None:
+        if self.transfer is not None and leg is self.transfer.leg:
+            self._transfer_failed(response)
+            return
         if leg is not self.b or self._ended:
             return
         self._cancel_no_answer()
@@ -332,6 +347,16 @@ class Call:
         self.end("caller cancelled", disposition="cancelled")
 
     def leg_ended(self, leg: Leg, reason: str) -> None:
+        transfer = self.transfer
+        if transfer is not None:
+            if leg is transfer.leg:
+                self._transfer_failed(None)
+                return
+            if leg is transfer.transferor:
+                # the transferor hung up while the target rings: the
+                # transfer goes on, the transferee hears the target
+                transfer.transferor_gone = True
+                return
         other = self._other(leg)
         if other is not None:
             if isinstance(other, OutgoingLeg):
@@ -354,6 +379,8 @@ class Call:
             self._session_change(leg, request, txn)
         elif method == "INFO":
             self._pass_across(leg, request, txn)
+        elif method == "REFER":
+            self._refer(leg, request, txn)
         elif method == "OPTIONS":
             leg.respond(request, txn, 200, extra=(("Allow", ALLOW),))
         else:
@@ -422,6 +449,180 @@ class Call:
             return self.a_endpoint, self.a_session, self.b_endpoint, self.b_session
         return self.b_endpoint, self.b_session, self.a_endpoint, self.a_session
 
+    # -- transfer (RFC 3515 REFER, blind) ----------------------------------------------------
+
+    def _refer(self, leg: Leg, request: Request, txn: ServerTransaction) -> None:
+        """REFER from ``leg``: its peer (the transferee) is connected to the
+        Refer-To target once the target answers (RFC 3515, blind transfer);
+        the transferor hears of progress through NOTIFY with sipfrag."""
+        refer_to = request.headers.get("Refer-To")
+        target = _refer_target(refer_to)
+        transferee = self._other(leg)
+        if not self.answer_time or transferee is None or transferee.ended:
+            leg.respond(request, txn, 403, "Forbidden (no answered call to transfer)")
+            return
+        if self.transfer is not None:
+            leg.respond(request, txn, 491, "Request Pending")
+            return
+        if target is None:
+            leg.respond(request, txn, 400, "Bad Request (Refer-To)")
+            return
+        if "replaces" in (refer_to or "").lower():
+            leg.respond(request, txn, 501, "Not Implemented (attended transfer)")
+            return
+        transferor_user = self.caller if leg is self.a and self.caller is not None else (
+            self.host.user(self.callee) if leg is self.b else None)
+        route = self.host.route(transferor_user, target)
+        if route.kind is RouteKind.SCRIPT:
+            route = Route.reject(501, f"Not Implemented (script {route.target})")
+        leg.respond(request, txn, 202, "Accepted")
+        self.transfer = Transfer(transferor=leg, transferee=transferee, target=target)
+        self._notify(leg, 100, "Trying", final=False)
+        if route.kind is RouteKind.REJECT:
+            self._transfer_failed(None, route.status, route.reason)
+            return
+        dest = self.host.route_destination(route)
+        if dest is None:
+            self._transfer_failed(None, 503, "Service Unavailable")
+            return
+
+        def allocated(endpoint: MediaEndpoint) -> None:
+            transfer = self.transfer
+            if transfer is None or self._ended:
+                self.host.media.release(endpoint.endpoint_id).addErrback(lambda f: None)
+                return
+            transfer.endpoint = endpoint
+            session = transfer.session = LocalSession(self.host.media_address)
+            z = OutgoingLeg(self.host.legs, self, self.host.contact())
+            z.user_data = self
+            transfer.leg = z
+            uri = SipUri(user=route.target, host=self.host.domain)
+            offer = make_offer(endpoint, session, prefer=self.codec or None)
+            z.invite_to(uri, dest, from_=self._identity_of(transferee), to=NameAddr(uri=uri),
+                        body=offer, extra=(("Referred-By", _referred_by(request)),),
+                        user_agent=self.host.user_agent)
+            self.host.register_leg(z)
+            transfer.timer = self.host.call_later(self.host.no_answer_timeout,
+                                                  self._transfer_timeout)
+
+        def failed(failure: Any) -> None:
+            error = failure.value
+            status = error.status if isinstance(error, MediaError) else 500
+            self._transfer_failed(None, status, "Service Unavailable")
+
+        self.host.media.allocate(self.call_id).addCallbacks(allocated, failed)
+
+    def _identity_of(self, leg: Leg) -> NameAddr:
+        """Who ``leg``'s far end is, for the From of a leg made for it."""
+        if leg is self.incoming:
+            return NameAddr(uri=SipUri(user=self._caller_user(), host=self.host.domain),
+                            display_name=self.caller.name if self.caller and self.caller.name
+                            else self.caller_uri.display_name)
+        user = self.host.user(self.callee)
+        return NameAddr(uri=SipUri(user=self.callee, host=self.host.domain),
+                        display_name=user.name if user is not None and user.name else None)
+
+    def _notify(self, leg: Leg, status: int, reason: str, *, final: bool) -> None:
+        if leg.ended or leg.dialog is None:
+            return
+        state = "terminated;reason=noresource" if final else "active;expires=60"
+        leg.request("NOTIFY", body=f"SIP/2.0 {status} {reason}\r\n".encode(),
+                    content_type="message/sipfrag;version=2.0",
+                    extra=(("Event", "refer"), ("Subscription-State", state)))
+
+    def _transfer_progress(self, response: Response) -> None:
+        transfer = self.transfer
+        if transfer is not None and response.status in (180, 183):
+            self._notify(transfer.transferor, response.status, response.reason, final=False)
+
+    def _transfer_timeout(self) -> None:
+        transfer = self.transfer
+        if transfer is None:
+            return
+        transfer.timer = None
+        if transfer.leg is not None:
+            transfer.leg.abandon("no answer")
+        self._transfer_failed(None, 480, "Temporarily Unavailable")
+
+    def _transfer_answered(self, response: Response) -> None:
+        transfer = self.transfer
+        assert transfer is not None and transfer.leg is not None
+        assert transfer.endpoint is not None and transfer.session is not None
+        try:
+            streams = remote_from_answer(transfer.session, response.body, None)
+        except SdpProblemError:
+            transfer.leg.hangup("bad SDP")
+            self._transfer_failed(None, 502, "Bad Gateway")
+            return
+        self._stop_transfer_timer()
+        transferee = transfer.transferee
+        mine, session, _old, _old_session = self._sides(transferee)
+        old_endpoint = _old
+        self.host.media.set_remote(transfer.endpoint.endpoint_id, streams)
+        if mine is not None:
+            self.host.media.connect(mine.endpoint_id, transfer.endpoint.endpoint_id)
+        self._notify(transfer.transferor, 200, "OK", final=True)
+        transfer.transferor.hangup("transferred")
+        self.host.unregister_leg(transfer.transferor)
+        if old_endpoint is not None:
+            self.host.media.release(old_endpoint.endpoint_id).addErrback(lambda f: None)
+        # the call is now transferee ↔ target
+        self.a, self.a_endpoint, self.a_session = transferee, mine, session
+        self.b, self.b_endpoint, self.b_session = (transfer.leg, transfer.endpoint,
+                                                   transfer.session)
+        self.callee = transfer.target
+        self.transfer = None
+        self.host.publish(self, "transferred")
+        if session.direction() not in (None, MediaDirection.SENDRECV):
+            # the transferee was held before the REFER: take it off hold
+            offer = make_offer(mine, session, prefer=self.codec or None) if mine else b""
+            if offer:
+                self.a.request("INVITE", body=offer, content_type=SDP,
+                               on_response=self._reanswered(self.a))
+
+    def _reanswered(self, leg: Leg) -> Callable[[Response], None]:
+        def answered(response: Response) -> None:
+            mine, session, _theirs, _their_session = self._sides(leg)
+            if response.success and response.body and mine is not None:
+                try:
+                    remote = remote_from_answer(session, response.body, None)
+                except SdpProblemError:
+                    return
+                self.host.media.set_remote(mine.endpoint_id, remote)
+        return answered
+
+    def _transfer_failed(self, response: Response | None, status: int = 0,
+                         reason: str = "") -> None:
+        transfer = self.transfer
+        if transfer is None:
+            return
+        self.transfer = None
+        self._stop_transfer(transfer)
+        if response is not None:
+            status, reason = response.status, response.reason
+        status, reason = status or 503, reason or "Service Unavailable"
+        self._notify(transfer.transferor, status, reason, final=True)
+        if transfer.transferor_gone:
+            # nobody is left to take the transferee back
+            self.hangup(f"transfer failed: {status}")
+
+    def _stop_transfer_timer(self) -> None:
+        transfer = self.transfer
+        if transfer is not None and transfer.timer is not None and transfer.timer.active():
+            transfer.timer.cancel()
+        if transfer is not None:
+            transfer.timer = None
+
+    def _stop_transfer(self, transfer: Transfer) -> None:
+        if transfer.timer is not None and transfer.timer.active():
+            transfer.timer.cancel()
+        transfer.timer = None
+        if transfer.leg is not None:
+            transfer.leg.abandon("transfer failed")
+            self.host.unregister_leg(transfer.leg)
+        if transfer.endpoint is not None:
+            self.host.media.release(transfer.endpoint.endpoint_id).addErrback(lambda f: None)
+
     # -- the end ----------------------------------------------------------------------------
 
     def hangup(self, reason: str) -> None:
@@ -443,6 +644,9 @@ class Call:
             return
         self._ended = True
         self._cancel_no_answer()
+        if self.transfer is not None:
+            transfer, self.transfer = self.transfer, None
+            self._stop_transfer(transfer)
         self.state = "ended"
         self._release()
         for leg in (self.a, self.b):
@@ -465,7 +669,42 @@ class Call:
         self.a_endpoint = self.b_endpoint = None
 
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
+
+
+@attrs.define
+class Transfer:
+    """A blind transfer in progress: who asked (``transferor``), who is
+    moved (``transferee``), the target and the leg and endpoint made for it."""
+
+    transferor: Leg
+    transferee: Leg
+    target: str
+    leg: OutgoingLeg | None = None
+    endpoint: MediaEndpoint | None = None
+    session: LocalSession | None = None
+    timer: Any = None
+    transferor_gone: bool = False
+
+
+def _refer_target(refer_to: str | None) -> str | None:
+    """The user part of a Refer-To (the number to call), or None."""
+    if not refer_to:
+        return None
+    try:
+        value = NameAddr.parse(refer_to)
+    except HeaderError:
+        return None
+    uri = value.uri
+    if isinstance(uri, SipUri) and uri.user:
+        return uri.user
+    return None
+
+
+def _referred_by(request: Request) -> str:
+    sender = request.from_
+    return request.headers.get("Referred-By") or str(
+        NameAddr(uri=sender.uri, display_name=sender.display_name))
 
 
 def _disposition(status: int) -> str:

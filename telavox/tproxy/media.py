@@ -95,6 +95,12 @@ class LocalSession:
         self.last = sd
         return serialize_sdp(sd)
 
+    def direction(self) -> MediaDirection | None:
+        """The direction of the first stream of our last description."""
+        if self.last is None or not self.last.media:
+            return None
+        return MediaDirection(self.last.media_direction(self.last.media[0]).value)
+
 
 def _direction(value: Direction) -> MediaDirection:
     return MediaDirection(value.value)

@@ -292,8 +292,8 @@ class SipServerService(BaseApplication):
                       callee=cdr.callee, disposition=cdr.disposition, cause=cdr.hangup_cause)
 
     def publish(self, call: Call, what: str) -> None:
-        legs = tuple(leg.invite.call_id for leg in (call.a, call.b)
-                     if leg is not None and leg.invite is not None)
+        legs = tuple(leg.dialog.call_id for leg in (call.a, call.b)
+                     if leg is not None and leg.dialog is not None)
         self.platform.bus.publish(CallEvent(
             correlation_id=call.correlation_id, what=what, call_id=call.call_id,
             caller=call._caller_user(), callee=call.callee, sip_server=self.name, legs=legs,

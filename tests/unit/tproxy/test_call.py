@@ -342,3 +342,94 @@ def test_hold_is_answered_and_reoffered() -> None:
     assert b_reinvite.method == "INVITE"
     assert parse_sdp(b_reinvite.body).media[0].direction.value == "sendonly"
     assert "held" in host.events
+
+
+def answered_call() -> tuple[Host, Call, Clock]:
+    users = [UserConfig(extension="1001", password="x"),
+             UserConfig(extension="1002", password="x", class_of_service="internal"),
+             UserConfig(extension="1003", password="x")]
+    host, call, clock = setup(users)
+    call.start(Route(RouteKind.USER, "1002"))
+    b_respond(host, 200, SDP_B)
+    call.incoming.acked(_message(
+        f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a2\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={call.incoming.local_tag}\nCall-ID: call-a\n"
+        "CSeq: 10 ACK\n"))
+    return host, call, clock
+
+
+def refer_from_b(call: Call, target: str) -> Request:
+    b_invite = call.b.dialog  # type: ignore[union-attr]
+    assert b_invite is not None
+    return _message(
+        f"REFER sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-r1\n"
+        f"Max-Forwards: 70\nFrom: <sip:1002@{DOMAIN}>;tag=tb\n"
+        f"To: <sip:1001@{DOMAIN}>;tag={b_invite.local_tag}\nCall-ID: {b_invite.call_id}\n"
+        f"CSeq: 6 REFER\nContact: <sip:1002@192.0.2.20:5064>\n"
+        f"Refer-To: <sip:{target}@{DOMAIN}>\n")
+
+
+def test_blind_transfer_connects_the_transferee_to_the_target() -> None:
+    """REFER from the callee: 202, NOTIFY 100, an INVITE to the target from
+    the caller's identity; when the target answers the caller's endpoint is
+    connected to the target's, the transferor gets NOTIFY 200 and BYE, its
+    endpoint is released, and the call goes on between caller and target."""
+    host, call, _ = answered_call()
+    a_endpoint = call.a_endpoint
+    old_b = call.b_endpoint
+    assert a_endpoint is not None and old_b is not None
+    refer = refer_from_b(call, "1003")
+    assert call.b is not None
+    transferor = call.b
+    call.b.receive(refer, FakeTxn(refer, SOURCE))  # type: ignore[arg-type]
+    assert host.legs.responses[-1].status == 202
+    sent = [t.request for t in host.legs.requests]
+    notify = sent[-2]
+    assert notify.method == "NOTIFY" and notify.body.startswith(b"SIP/2.0 100")
+    invite = sent[-1]
+    assert invite.method == "INVITE" and str(invite.uri) == f"sip:1003@{DOMAIN}"
+    assert "1001" in str(invite.from_.uri)
+    # the target answers
+    target_txn = host.legs.requests[-1]
+    response = make_response(target_txn.request, 200, to_tag="tz", extra=(
+        ("Contact", "<sip:1003@192.0.2.30:5066>"), ("Content-Type", "application/sdp")),
+        body=SDP_B.replace(b"5000", b"6000"))
+    response = parse_message(response.serialize())
+    assert target_txn.on_event is not None
+    target_txn.on_event(ResponseIn(target_txn, response, SOURCE))  # type: ignore[arg-type]
+    new_endpoint = call.b_endpoint
+    assert new_endpoint is not None and new_endpoint.endpoint_id != old_b.endpoint_id
+    assert host.media.connected[-1] == (a_endpoint.endpoint_id, new_endpoint.endpoint_id)
+    methods = [t.request.method for t in host.legs.requests[-3:]]
+    assert methods[-2:] == ["NOTIFY", "BYE"]
+    assert host.legs.requests[-2].request.body.startswith(b"SIP/2.0 200")
+    assert transferor.ended
+    assert old_b.endpoint_id not in host.media.endpoints
+    assert "transferred" in host.events
+    assert call.callee == "1003"
+
+
+def test_failed_transfer_keeps_the_call() -> None:
+    """When the target is busy the transferor hears NOTIFY 486 and the call
+    between the original parties stays up; a REFER to a number the dial plan
+    refuses is reported the same way."""
+    host, call, _ = answered_call()
+    refer = refer_from_b(call, "1003")
+    assert call.b is not None
+    b = call.b
+    b.receive(refer, FakeTxn(refer, SOURCE))  # type: ignore[arg-type]
+    target_txn = host.legs.requests[-1]
+    busy = parse_message(make_response(target_txn.request, 486, to_tag="tz").serialize())
+    assert target_txn.on_event is not None
+    target_txn.on_event(ResponseIn(target_txn, busy, SOURCE))  # type: ignore[arg-type]
+    notify = [t.request for t in host.legs.requests if t.request.method == "NOTIFY"][-1]
+    assert notify.body.startswith(b"SIP/2.0 486")
+    assert "terminated" in (notify.headers.get("Subscription-State") or "")
+    assert call.b is b and not b.ended and call.transfer is None
+    assert len(host.media.endpoints) == 2
+    refer = refer_from_b(call, "0812345678")
+    b.receive(refer, FakeTxn(refer, SOURCE))  # type: ignore[arg-type]
+    notify = [t.request for t in host.legs.requests if t.request.method == "NOTIFY"][-1]
+    assert notify.body.startswith(b"SIP/2.0 403")
+    assert host.cdrs == []
