@@ -23,10 +23,13 @@ def _platform(tmp_path: Path, extra: str = "") -> object:
 
 
 def test_every_component_provides_its_interfaces(tmp_path: Path) -> None:
-    """Each built component is a named IService and IBaseApplication."""
-    root = _platform(tmp_path)
+    """Each built component is a named IService and IBaseApplication; a SIP
+    server hosted here is one component named after its pool member."""
+    root = _platform(tmp_path, "[[sipservers]]\nname = 'sip1'\n"
+                               "listen = 'udp:127.0.0.1:5070'\n")
     components = root.components  # type: ignore[attr-defined]
-    assert [c.name for c in components] == [spec.name for spec in COMPONENTS]
+    assert [spec.name for spec in COMPONENTS] == ["registrar", "tlb", "sipproxy", "sipserver"]
+    assert [c.name for c in components] == ["registrar", "tlb", "sipproxy", "sip1"]
     for component in components:
         assert verifyObject(IBaseApplication, component)
         assert verifyObject(IService, component)

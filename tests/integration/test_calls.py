@@ -1,0 +1,279 @@
+"""Calls between users through the whole platform: sipproxy → tproxy (with
+its mediaserver) → sipproxy → phone, as a real ``twistd telavox`` process.
+
+The phones are the project's own user agents on real UDP sockets, with RTP
+sockets of their own: they register with their passwords, call each other,
+and check that RTP sent to the mediaserver's address arrives at the other
+phone, both ways.  Busy, no registration, unknown numbers, CANCEL, hold and
+BYE are checked from both ends, with the CDR file and the release of the
+media ports after each call."""
+
+from __future__ import annotations
+
+import csv
+import socket
+import struct
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from helpers.process import PlatformProcess, free_port
+from twisted.internet import defer, reactor, task
+from twisted.internet.protocol import DatagramProtocol
+from twisted.trial import unittest
+
+from telavox.sip.message import Response
+from telavox.sip.sdp import parse_sdp
+from telavox.sip.transaction import Destination
+from telavox.transport.address import ListenAddress
+from telavox.transport.endpoint import SipEndpoint
+from telavox.transport.useragent import Call, CallError, Identity, UserAgent
+
+pytestmark = pytest.mark.integration
+
+DOMAIN = "calls.example.test"
+PASSWORDS = {"1001": "pw-1001", "1002": "pw-1002", "1003": "pw-1003", "1004": "pw-1004"}
+TIMEOUT = 10.0
+RTP_LOW = 31000
+RTP_HIGH = 31199
+
+
+def wait(d: defer.Deferred[Any], timeout: float = TIMEOUT) -> defer.Deferred[Any]:
+    """``d`` bounded in time, so a lost message fails the test instead of hanging it."""
+    return d.addTimeout(timeout, reactor)
+
+
+def sleep(seconds: float) -> defer.Deferred[None]:
+    return task.deferLater(reactor, seconds, lambda: None)
+
+
+class RtpPhone(DatagramProtocol):
+    """A phone's RTP socket: sends numbered PCMU packets, keeps what arrives."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.port = 0
+
+    def start(self) -> int:
+        listening = reactor.listenUDP(0, self, interface="127.0.0.1")
+        self.port = listening.getHost().port
+        self.listening = listening
+        return self.port
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
+        self.received.append(data)
+
+    def send(self, host: str, port: int, count: int, ssrc: int, marker: int) -> None:
+        assert self.transport is not None
+        for i in range(count):
+            header = struct.pack("!BBHII", 0x80, 0, 1000 + i, 160 * i, ssrc)
+            self.transport.write(header + bytes([marker, i]) * 80, (host, port))
+
+    def sdp(self, user: str) -> bytes:
+        return (f"v=0\r\no={user} 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+                f"t=0 0\r\nm=audio {self.port} RTP/AVP 0 8 101\r\n"
+                "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n").encode()
+
+
+def media_target(body: bytes) -> tuple[str, int]:
+    sd = parse_sdp(body)
+    connection = sd.media[0].connection or sd.connection
+    assert connection is not None
+    return connection.address, sd.media[0].port
+
+
+class CallsTest(unittest.TestCase):
+    """One platform for the whole class; each test makes its own phones."""
+
+    platform: ClassVar[PlatformProcess]
+    proxy_port: ClassVar[int]
+    folder: ClassVar[Path]
+    timeout = 60
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        import tempfile
+
+        cls.folder = Path(tempfile.mkdtemp(prefix="telavox-calls-"))
+        cls.proxy_port = free_port()
+        users = "\n".join(f'[[users]]\nextension = "{u}"\npassword = "{p}"\n'
+                          f'name = "User {u}"\n' for u, p in PASSWORDS.items())
+        cls.platform = PlatformProcess(cls.folder, f"""
+[platform]
+domain = "{DOMAIN}"
+data_dir = "{cls.folder / 'var'}"
+
+[sipproxy]
+listen = ["udp:127.0.0.1:{cls.proxy_port}"]
+
+[tlb]
+http_listen = ""
+probe_listen = "udp:127.0.0.1:{free_port()}"
+probe_interval = 0.5
+
+[mediaserver]
+address = "127.0.0.1"
+rtp_ports = [{RTP_LOW}, {RTP_HIGH}]
+
+[tproxy]
+no_answer_timeout = 3.0
+
+[[sipservers]]
+name = "sip1"
+listen = "udp:127.0.0.1:{free_port()}"
+
+{users}
+""")
+        cls.platform.start()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        status = cls.platform.stop()
+        log = cls.platform.log()
+        assert "Traceback" not in log, log
+        assert status in (0, -15), log
+
+    def setUp(self) -> None:
+        self.agents: list[UserAgent] = []
+        self.rtp: list[RtpPhone] = []
+
+    @defer.inlineCallbacks
+    def tearDown(self) -> Any:
+        for agent in self.agents:
+            yield agent.stop()
+        for phone in self.rtp:
+            yield phone.listening.stopListening()
+
+    @property
+    def proxy(self) -> Destination:
+        return Destination("udp", "127.0.0.1", self.proxy_port)
+
+    @defer.inlineCallbacks
+    def phone(self, user: str, on_invite: Any = None, register: bool = True) -> Any:
+        """A registered user agent for ``user`` with an RTP socket."""
+        endpoint = SipEndpoint(f"phone-{user}", [ListenAddress("udp", "127.0.0.1", 0)],
+                               None, reactor)  # type: ignore[arg-type]
+        agent = UserAgent(endpoint, Identity(user, DOMAIN, f"User {user}"),
+                          (user, PASSWORDS[user]), on_invite=on_invite)
+        agent.start()
+        self.agents.append(agent)
+        rtp = RtpPhone()
+        rtp.start()
+        self.rtp.append(rtp)
+        agent.rtp = rtp  # type: ignore[attr-defined]
+        if register:
+            response = yield wait(agent.register(f"sip:{DOMAIN}", self.proxy, 60))
+            self.assertEqual(response.status, 200, response)
+        return agent
+
+    def cdrs(self) -> list[dict[str, str]]:
+        path = self.folder / "var" / "cdr.csv"
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+
+    def assert_port_free(self, port: int) -> None:
+        """The mediaserver closed ``port``: it can be bound again."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", port))
+
+    @defer.inlineCallbacks
+    def test_call_with_rtp_both_ways_and_bye(self) -> Any:
+        """1001 calls 1002: the call is answered, RTP sent by each phone to the
+        mediaserver's address arrives at the other, the BYE of the caller ends
+        both sides, the CDR says answered, and the media ports are closed."""
+        answered: list[Call] = []
+
+        def on_invite(call: Call) -> None:
+            call.ring()
+            answered.append(call)
+            call.answer(bob.rtp.sdp("bob")).addErrback(lambda f: None)
+
+        alice = yield self.phone("1001")
+        bob = yield self.phone("1002", on_invite)
+        call = yield wait(alice.invite(f"sip:1002@{DOMAIN}", self.proxy,
+                                       alice.rtp.sdp("alice")))
+        self.assertEqual(call.state, "confirmed")
+        a_host, a_port = media_target(call.remote_sdp)
+        b_host, b_port = media_target(answered[0].remote_sdp)
+        self.assertEqual(a_host, "127.0.0.1")
+        self.assertTrue(RTP_LOW <= a_port <= RTP_HIGH and RTP_LOW <= b_port <= RTP_HIGH)
+        self.assertNotEqual(a_port, b_port)
+        for _ in range(20):
+            alice.rtp.send(a_host, a_port, 5, 0x1111, 0xA1)
+            bob.rtp.send(b_host, b_port, 5, 0x2222, 0xB2)
+            yield sleep(0.02)
+            if len(alice.rtp.received) >= 50 and len(bob.rtp.received) >= 50:
+                break
+        self.assertGreaterEqual(len(bob.rtp.received), 50)
+        self.assertGreaterEqual(len(alice.rtp.received), 50)
+        self.assertTrue(all(p[12] == 0xA1 for p in bob.rtp.received))
+        self.assertTrue(all(p[12] == 0xB2 for p in alice.rtp.received))
+        response = yield wait(call.bye())
+        self.assertEqual(response.status, 200)
+        reason = yield wait(answered[0].ended)
+        self.assertEqual(reason, "remote BYE")
+        yield sleep(0.3)
+        rows = [r for r in self.cdrs() if r["caller"] == "1001" and r["callee"] == "1002"]
+        self.assertEqual(rows[-1]["disposition"], "answered")
+        self.assertEqual(rows[-1]["codec"], "PCMU")
+        self.assert_port_free(a_port)
+        self.assert_port_free(b_port)
+
+    @defer.inlineCallbacks
+    def test_busy_unregistered_and_unknown(self) -> Any:
+        """486 from the callee reaches the caller; a user without a phone gives
+        480 and an unknown number 404."""
+        def busy(call: Call) -> None:
+            call.reject(486)
+
+        alice = yield self.phone("1001")
+        yield self.phone("1004", busy)
+        for target, status in (("1004", 486), ("1003", 480), ("5555", 404)):
+            try:
+                yield wait(alice.invite(f"sip:{target}@{DOMAIN}", self.proxy,
+                                        alice.rtp.sdp("alice")))
+            except CallError as e:
+                self.assertEqual(e.status, status, target)
+            else:
+                self.fail(f"call to {target} was answered")
+
+    @defer.inlineCallbacks
+    def test_cancel_and_no_answer(self) -> Any:
+        """The caller's CANCEL while it rings ends the callee's call; a call
+        nobody answers ends with 480 after the no-answer timeout."""
+        ringing: list[Call] = []
+
+        def ring(call: Call) -> None:
+            call.ring()
+            ringing.append(call)
+
+        alice = yield self.phone("1001")
+        yield self.phone("1002", ring)
+        provisional: defer.Deferred[None] = defer.Deferred()
+
+        def on_provisional(call: Call, response: Response) -> None:
+            if response.status == 180 and not provisional.called:
+                provisional.callback(None)
+                call.cancel()
+
+        d = alice.invite(f"sip:1002@{DOMAIN}", self.proxy, alice.rtp.sdp("alice"),
+                         on_provisional=on_provisional)
+        yield wait(provisional)
+        try:
+            yield wait(d)
+        except CallError as e:
+            self.assertEqual(e.status, 487)
+        else:
+            self.fail("the cancelled call was answered")
+        reason = yield wait(ringing[0].ended)
+        self.assertEqual(reason, "cancelled")
+        started = time.monotonic()
+        try:
+            yield wait(alice.invite(f"sip:1002@{DOMAIN}", self.proxy, alice.rtp.sdp("alice")))
+        except CallError as e:
+            self.assertEqual(e.status, 480)
+        else:
+            self.fail("the unanswered call was answered")
+        self.assertGreaterEqual(time.monotonic() - started, 2.5)
+        yield wait(ringing[1].ended)
