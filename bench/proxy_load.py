@@ -196,12 +196,13 @@ class StepResult:
 
 
 def _uac_command(kind: str, target_port: int, rate: int, total: int, inf: Path,
-                 stat_file: str, target_host: str = PHONE_HOST) -> list[str]:
+                 stat_file: str, target_host: str = PHONE_HOST,
+                 callee: str = CALLEE) -> list[str]:
     if kind == REGISTER:
         scenario, auth_uri, extra = REGISTER_SCENARIO, DOMAIN, []
         limit = max(100, rate * 3)
     elif kind == CALL:
-        scenario, auth_uri, extra = CALL_SCENARIO, f"{CALLEE}@{DOMAIN}", ["-s", CALLEE]
+        scenario, auth_uri, extra = CALL_SCENARIO, f"{callee}@{DOMAIN}", ["-s", callee]
         limit = max(100, int(rate * (CALL_SECONDS + 3)))
     else:
         raise ValueError(f"unknown kind {kind!r}")
@@ -216,7 +217,7 @@ def _uac_command(kind: str, target_port: int, rate: int, total: int, inf: Path,
 
 
 def run_sipp_step(kind: str, target_port: int, rate: int, seconds: int, inf: Path,
-                  pids: Callable[[], Sequence[int]]) -> StepResult:
+                  pids: Callable[[], Sequence[int]], callee: str = CALLEE) -> StepResult:
     """Place ``rate`` registrations or calls per second for ``seconds`` seconds
     toward the proxy at 127.0.0.1:``target_port``; CPU of ``pids()`` over it.
 
@@ -228,7 +229,7 @@ def run_sipp_step(kind: str, target_port: int, rate: int, seconds: int, inf: Pat
     budget = seconds + CALL_SECONDS + RECV_TIMEOUT + 15
     with tempfile.TemporaryDirectory(prefix="telavox-bench-") as folder:
         stat_file = str(Path(folder) / "stat.csv")
-        command = _uac_command(kind, target_port, rate, total, inf, stat_file)
+        command = _uac_command(kind, target_port, rate, total, inf, stat_file, callee=callee)
         command[1:1] = ["-timeout", f"{int(budget)}s"]
         watched = list(pids())
         before = sum(_cpu(p) for p in watched)
@@ -329,11 +330,12 @@ class Target:
 
     port: int
     pids: Callable[[], Sequence[int]]
+    callee: str = CALLEE
 
 
 def step(target: Target, kind: str, rate: int, seconds: int, inf: Path) -> StepResult:
     """One step against ``target``."""
-    return run_sipp_step(kind, target.port, rate, seconds, inf, target.pids)
+    return run_sipp_step(kind, target.port, rate, seconds, inf, target.pids, target.callee)
 
 
 def max_sustained(target: Target, kind: str, rates: Sequence[int], inf: Path,
@@ -516,7 +518,7 @@ def run_against_telavox(config_text: str, users_csv_path: Path, *, register_rate
                         ready: str = "telavox started") -> list[tuple[str, str, str]]:
     """The same measurements against the platform (``twistd -n telavox``).
 
-    To be completed by wiring a real configuration; what it expects:
+    What it expects:
 
     * ``config_text`` is a telavox TOML configuration with placeholders that
       are filled in here: ``@PORT@`` (the sipproxy listens on
