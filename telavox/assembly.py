@@ -64,7 +64,9 @@ def build_platform(config: Config, reactor: Any, *, config_text: str, config_sou
     """The root service for ``config``: store, bus, in-process SIP network and
     every enabled component, in table order."""
     data_dir = Path(config.platform.data_dir)
-    store = SqliteStore(str(data_dir / DATABASE_FILE), reactor)
+    # the platform closes the store itself, after every component has stopped
+    # and written what it holds (bindings, CDRs)
+    store = SqliteStore(str(data_dir / DATABASE_FILE), reactor, close_at_shutdown=False)
     platform = Platform(reactor=reactor, store=store, bus=EventBus(reactor),
                         network=LocalNetwork(reactor), config=config)
     root = PlatformService(platform, config_text, config_source, reload_config)

@@ -1,9 +1,10 @@
 """The mediaserver of a SIP server: :class:`MediaServer`, the provider of
 :class:`~telavox.interfaces.IMediaServer`, over Twisted UDP ports.
 
-Owns the Twisted edge: one UDP port per RTP and per RTCP socket of every
-stream (``reactor.listenUDP`` on ``bind_host``), each with a thin protocol
-handing datagrams to the sans-IO :class:`~telavox.mediaserver.relay.MediaCore`
+Owns the Twisted edge: one UDP socket per RTP and per RTCP port of every
+stream (an :class:`~telavox.transport.rtpsocket.RtpSocket` on ``bind_host``:
+no Twisted Port object, no log line per open and close), each with a thin
+protocol handing datagrams to the sans-IO :class:`~telavox.mediaserver.relay.MediaCore`
 with the reactor's time; send functions writing a stream's socket directly;
 the one 20 ms ``LoopingCall`` that paces every playback and recording and
 drives the core's sweeps; the port-pair pool; prompt loading; and the
@@ -19,8 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.internet import defer, task
-from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IDelayedCall, IListeningPort
+from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -41,6 +41,7 @@ from telavox.records import (
     PlaySource,
     RemoteStream,
 )
+from telavox.transport.rtpsocket import RtpSocket
 
 __all__ = ["MediaServer", "MediaSubscription"]
 
@@ -66,11 +67,11 @@ class _MediaPort(DatagramProtocol):
             self.receive(stream, datagram, addr, self.seconds())
 
 
-def _sender(port: IListeningPort, counters: dict[str, int]) -> SendFunction:
+def _sender(port: RtpSocket, counters: dict[str, int]) -> SendFunction:
     """A send function writing the socket of ``port`` directly (Twisted's
     ``write`` would parse the address on every datagram).  Errors (full
     buffer, ICMP port unreachable, no route) drop the datagram and count."""
-    sendto = port.socket.sendto  # type: ignore[attr-defined]
+    sendto = port.socket.sendto
 
     def send(data: bytes | bytearray, addr: Address) -> None:
         try:
@@ -136,7 +137,7 @@ class MediaServer:
         self.prompts = PromptCache()
         self.counters: dict[str, int] = {"send_errors": 0, "allocated": 0,
                                          "allocate_failures": 0, "released": 0}
-        self._sockets: dict[str, list[tuple[int, IListeningPort, IListeningPort]]] = {}
+        self._sockets: dict[str, list[tuple[int, RtpSocket, RtpSocket]]] = {}
         self._ids = itertools.count(1)
         self._pacer = task.LoopingCall(self._tick)
         self._pacer.clock = reactor
@@ -190,7 +191,7 @@ class MediaServer:
         if not kinds or isinstance(kinds, str):
             return defer.fail(MediaError("an endpoint needs a sequence of media kinds", 488))
         now = self._now()
-        bound: list[tuple[int, IListeningPort, IListeningPort, _MediaPort, _MediaPort]] = []
+        bound: list[tuple[int, RtpSocket, RtpSocket, _MediaPort, _MediaPort]] = []
         try:
             for _ in kinds:
                 rtp_port, pair = self.pool.acquire(now, self._bind_pair)
@@ -223,20 +224,17 @@ class MediaServer:
                                            streams=tuple(locals_)))
 
     def _bind_pair(self, rtp_port: int, rtcp_port: int
-                   ) -> tuple[IListeningPort, IListeningPort, _MediaPort, _MediaPort]:
+                   ) -> tuple[RtpSocket, RtpSocket, _MediaPort, _MediaPort]:
         """Listen on both ports of a pair; OSError when either is taken."""
         core = self.core
         rtp_proto = _MediaPort(core.receive_rtp, self._reactor.seconds)
         rtcp_proto = _MediaPort(core.receive_rtcp, self._reactor.seconds)
+        rtp = RtpSocket(self._reactor, self.bind_host, rtp_port, rtp_proto)
         try:
-            rtp = self._reactor.listenUDP(rtp_port, rtp_proto, interface=self.bind_host)
-        except CannotListenError as e:
-            raise OSError(str(e)) from None
-        try:
-            rtcp = self._reactor.listenUDP(rtcp_port, rtcp_proto, interface=self.bind_host)
-        except CannotListenError as e:
+            rtcp = RtpSocket(self._reactor, self.bind_host, rtcp_port, rtcp_proto)
+        except OSError:
             rtp.stopListening()
-            raise OSError(str(e)) from None
+            raise
         return rtp, rtcp, rtp_proto, rtcp_proto
 
     def set_remote(self, endpoint_id: str, streams: Sequence[RemoteStream]

@@ -95,7 +95,11 @@ class SqliteStore:
 
     Every method returns a Deferred; errors (including those of sqlite3)
     fail it.  When the reactor provides ``IReactorCore`` the store also
-    closes itself before reactor shutdown, so queued writes are not lost.
+    closes itself before reactor shutdown, so queued writes are not lost;
+    an owner that closes it itself after its own shutdown work (the
+    platform, once every component has written what it holds) passes
+    ``close_at_shutdown=False``, since "before shutdown" triggers run in no
+    order the owner controls.
     """
 
     _log = Logger()
@@ -106,8 +110,11 @@ class SqliteStore:
         reactor: IReactorFromThreads,
         threadpool: ThreadPool | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        close_at_shutdown: bool = True,
     ) -> None:
         self.path = os.fspath(path)
+        self._close_at_shutdown_wanted = close_at_shutdown
         self._reactor = reactor
         if threadpool is None:
             threadpool = ThreadPool(minthreads=1, maxthreads=1, name="telavox-store")
@@ -144,7 +151,7 @@ class SqliteStore:
             if self._owns_pool:
                 self._pool.start()
             core = IReactorCore(self._reactor, None)
-            if core is not None:
+            if core is not None and self._close_at_shutdown_wanted:
                 self._shutdown_trigger = core.addSystemEventTrigger(
                     "before", "shutdown", self._close_at_shutdown
                 )

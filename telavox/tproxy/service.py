@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -53,6 +53,8 @@ __all__ = ["CDR_FIELDS", "EndpointLegHost", "SipServerService"]
 CDR_FIELDS = ("start_time", "answer_time", "end_time", "caller", "callee", "disposition",
               "codec", "sip_server", "hangup_cause", "call_id", "correlation_id")
 """Columns of the CDR CSV file, in order."""
+CDR_FLUSH_INTERVAL = 1.0
+"""Seconds between batched CDR writes (a crash loses at most this much)."""
 
 
 class EndpointLegHost:
@@ -129,6 +131,8 @@ class SipServerService(BaseApplication):
         self.calls: dict[str, Call] = {}
         self._legs: dict[tuple[str, str], Leg] = {}
         self._incoming: dict[ServerTransaction, IncomingLeg] = {}
+        self._cdrs: list[CdrRecord] = []
+        self._cdr_loop: task.LoopingCall | None = None
         self._cdr_file: IO[str] | None = None
         self._cdr_writer: Any = None
         self._media_subscription: Any = None
@@ -183,6 +187,9 @@ class SipServerService(BaseApplication):
             if new:
                 self._cdr_writer.writerow(CDR_FIELDS)
                 self._cdr_file.flush()
+        self._cdr_loop = task.LoopingCall(self._flush_cdrs)
+        self._cdr_loop.clock = self.reactor
+        self._cdr_loop.start(CDR_FLUSH_INTERVAL, now=False)
         super().startService()
         self.log.info("{server}: SIP server listening on {listen}", server=self.name,
                       listen=str(self.listen))
@@ -198,6 +205,9 @@ class SipServerService(BaseApplication):
         stop = getattr(self.media, "stop", None)
         if stop is not None:
             deferreds.append(defer.maybeDeferred(stop))
+        if self._cdr_loop is not None and self._cdr_loop.running:
+            self._cdr_loop.stop()
+        deferreds.append(self._flush_cdrs())
         if self._cdr_file is not None:
             self._cdr_file.close()
             self._cdr_file = None
@@ -281,15 +291,26 @@ class SipServerService(BaseApplication):
         self.calls.pop(call.call_id, None)
         kind = {"answered": "answered", "cancelled": "cancelled"}.get(cdr.disposition, "failed")
         self.counters[kind] += 1
-        self.platform.store.add_cdrs([cdr]).addErrback(
-            lambda f: self.log.failure("{server}: CDR not stored", f, server=self.name))
-        if self._cdr_writer is not None and self._cdr_file is not None:
-            self._cdr_writer.writerow([getattr(cdr, name) if getattr(cdr, name) is not None
-                                       else "" for name in CDR_FIELDS])
-            self._cdr_file.flush()
+        self._cdrs.append(cdr)
         self.log.info("{server}: call {call_id} {caller} → {callee} ended: {disposition} "
                       "({cause})", server=self.name, call_id=cdr.call_id, caller=cdr.caller,
                       callee=cdr.callee, disposition=cdr.disposition, cause=cdr.hangup_cause)
+
+    def _flush_cdrs(self) -> defer.Deferred[None]:
+        """Write the CDRs of the calls ended since the last flush: one store
+        transaction and one CSV write per interval, never one per call."""
+        batch, self._cdrs = self._cdrs, []
+        if not batch:
+            return defer.succeed(None)
+        if self._cdr_writer is not None and self._cdr_file is not None:
+            self._cdr_writer.writerows(
+                [getattr(cdr, name) if getattr(cdr, name) is not None else ""
+                 for name in CDR_FIELDS] for cdr in batch)
+            self._cdr_file.flush()
+        d = self.platform.store.add_cdrs(batch)
+        d.addErrback(lambda f: self.log.failure("{server}: {count} CDRs not stored", f,
+                                                server=self.name, count=len(batch)))
+        return d
 
     def publish(self, call: Call, what: str) -> None:
         legs = tuple(leg.dialog.call_id for leg in (call.a, call.b)
