@@ -124,8 +124,12 @@ class MediaServer:
                  rtp_ports: tuple[int, int] = (10000, 20000),
                  inactivity_timeout: float = 60.0, country: str = "us", *,
                  quarantine: float = DEFAULT_QUARANTINE, inband_dtmf: bool = True,
-                 max_queue: int = 10000) -> None:
+                 max_queue: int = 10000,
+                 logs: Callable[[str], bool] = lambda level: level != "debug") -> None:
         self.name = name
+        self.logs = logs
+        """``logs(level)``: whether lines at ``level`` are wanted (per-endpoint
+        lines are debug, latching info; busy paths check before logging)."""
         self.address = address
         self.bind_host = bind_host if bind_host is not None else address
         self.rtp_ports = rtp_ports
@@ -218,8 +222,10 @@ class MediaServer:
             rtcp_proto.stream = stream
         self._sockets[endpoint_id] = [(rtp_port, rtp, rtcp) for rtp_port, rtp, rtcp, _, _ in bound]
         self.counters["allocated"] += 1
-        _log.debug("Endpoint {endpoint_id} of {owner}: {streams}", endpoint_id=endpoint_id,
-                   owner=owner, streams=[f"{s.kind}:{s.rtp_port}" for s in locals_])
+        if self.logs("debug"):
+            _log.debug("Endpoint {endpoint_id} of {owner}: {streams}",
+                       endpoint_id=endpoint_id, owner=owner,
+                       streams=[f"{s.kind}:{s.rtp_port}" for s in locals_])
         return defer.succeed(MediaEndpoint(endpoint_id=endpoint_id, owner=owner,
                                            streams=tuple(locals_)))
 
@@ -263,8 +269,9 @@ class MediaServer:
             self.core.play(endpoint_id, player, self._now())
         except MediaError as e:
             return defer.fail(e)
-        _log.debug("Endpoint {endpoint_id} plays {playback_id}: {source}",
-                   endpoint_id=endpoint_id, playback_id=playback_id, source=source)
+        if self.logs("debug"):
+            _log.debug("Endpoint {endpoint_id} plays {playback_id}: {source}",
+                       endpoint_id=endpoint_id, playback_id=playback_id, source=source)
         return defer.succeed(playback_id)
 
     def stop_play(self, endpoint_id: str) -> defer.Deferred[None]:
@@ -285,8 +292,9 @@ class MediaServer:
             self.core.record(endpoint_id, recorder, now)
         except MediaError as e:
             return defer.fail(e)
-        _log.debug("Endpoint {endpoint_id} recorded to {path} ({recording_id})",
-                   endpoint_id=endpoint_id, path=path, recording_id=recording_id)
+        if self.logs("debug"):
+            _log.debug("Endpoint {endpoint_id} recorded to {path} ({recording_id})",
+                       endpoint_id=endpoint_id, path=path, recording_id=recording_id)
         return defer.succeed(recording_id)
 
     def stop_record(self, recording_id: str) -> defer.Deferred[str]:
@@ -306,6 +314,7 @@ class MediaServer:
             self.pool.release(rtp_port, now)
         if sockets:
             self.counters["released"] += 1
+        if sockets and self.logs("debug"):
             _log.debug("Endpoint {endpoint_id} released: {stats}",
                        endpoint_id=endpoint_id, stats=stats)
         done: defer.Deferred[Any] = defer.gatherResults(closing, consumeErrors=True)
@@ -348,12 +357,13 @@ class MediaServer:
         """An event from the core: log it, queue it for the subscribers."""
         kind = event.kind
         if kind == "latched":
-            _log.info("Endpoint {endpoint_id} latched to {address}",
-                      endpoint_id=event.endpoint_id, address=event.detail)
+            if self.logs("info"):
+                _log.info("Endpoint {endpoint_id} latched to {address}",
+                          endpoint_id=event.endpoint_id, address=event.detail)
         elif kind == "inactive":
             _log.info("Endpoint {endpoint_id} ({owner}): no {stream} media received",
                       endpoint_id=event.endpoint_id, owner=event.owner, stream=event.detail)
-        else:
+        elif self.logs("debug"):
             _log.debug("Endpoint {endpoint_id} event {kind} {digit}{detail}",
                        endpoint_id=event.endpoint_id, kind=kind, digit=event.digit,
                        detail=event.detail)

@@ -156,7 +156,8 @@ class SipServerService(BaseApplication):
         return MediaServer(  # type: ignore[no-any-return]
             platform.reactor, name=self.name, address=section.address,
             bind_host=section.bind_host or section.address, rtp_ports=(first, last),
-            inactivity_timeout=section.inactivity_timeout, country=section.country)
+            inactivity_timeout=section.inactivity_timeout, country=section.country,
+            logs=platform.logs)
 
     def _dialplan(self, config: Any) -> DialPlan:
         return DialPlan(config.platform, config.users, config.dialplan,
@@ -292,6 +293,8 @@ class SipServerService(BaseApplication):
         kind = {"answered": "answered", "cancelled": "cancelled"}.get(cdr.disposition, "failed")
         self.counters[kind] += 1
         self._cdrs.append(cdr)
+        if not self.platform.logs("info"):
+            return
         self.log.info("{server}: call {call_id} {caller} → {callee} ended: {disposition} "
                       "({cause})", server=self.name, call_id=cdr.call_id, caller=cdr.caller,
                       callee=cdr.callee, disposition=cdr.disposition, cause=cdr.hangup_cause)
