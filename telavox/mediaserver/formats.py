@@ -25,6 +25,7 @@ the B2BUA answers or offers it repeats them, RFC 3264 §6.1).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -97,14 +98,37 @@ def format_map(remote: RemoteStream | None) -> tuple[MediaFormat | None, ...]:
     its listed formats first, then RFC 3551 static types for audio."""
     if remote is None:
         return NO_FORMATS
-    table: list[MediaFormat | None] = [None] * 128
-    if remote.kind == "audio":
-        for pt, rtpmap in STATIC_PAYLOAD_TYPES.items():
-            table[pt] = MediaFormat(pt, rtpmap.encoding, rtpmap.clock_rate, rtpmap.channels)
-    for fmt in remote.formats:
+    return _format_map(remote.kind, remote.formats)
+
+
+_STATIC_AUDIO: tuple[MediaFormat | None, ...] = tuple(
+    MediaFormat(pt, STATIC_PAYLOAD_TYPES[pt].encoding, STATIC_PAYLOAD_TYPES[pt].clock_rate,
+                STATIC_PAYLOAD_TYPES[pt].channels) if pt in STATIC_PAYLOAD_TYPES else None
+    for pt in range(128))
+
+
+@functools.lru_cache(maxsize=1024)
+def _format_map(kind: str, formats: tuple[MediaFormat, ...]) -> tuple[MediaFormat | None, ...]:
+    # the same few format lists come back call after call: computed once each
+    table: list[MediaFormat | None] = list(_STATIC_AUDIO) if kind == "audio" else [None] * 128
+    for fmt in formats:
         if 0 <= fmt.payload_type < 128:
             table[fmt.payload_type] = fmt
     return tuple(table)
+
+
+def codec_table(remote: RemoteStream | None) -> tuple[int, ...]:
+    """The ``CODEC_*`` number of each payload type of :func:`format_map`."""
+    if remote is None:
+        return _codec_table("", ())
+    return _codec_table(remote.kind, remote.formats)
+
+
+@functools.lru_cache(maxsize=1024)
+def _codec_table(kind: str, formats: tuple[MediaFormat, ...]) -> tuple[int, ...]:
+    if not kind:
+        return tuple(codec_of(None) for _ in range(128))
+    return tuple(codec_of(fmt) for fmt in _format_map(kind, formats))
 
 
 def _key(fmt: MediaFormat) -> tuple[str, int, int]:
@@ -143,14 +167,20 @@ def build_routes(src: RemoteStream | None, dst: RemoteStream | None
     """
     if src is None or dst is None or src.kind != dst.kind:
         return NO_ROUTES
-    incoming = format_map(src)
-    audio = src.kind == "audio"
-    if not dst.formats:
+    return _routes(src.kind, src.formats, dst.formats)
+
+
+@functools.lru_cache(maxsize=1024)
+def _routes(kind: str, src_formats: tuple[MediaFormat, ...], dst_formats: tuple[MediaFormat, ...]
+            ) -> tuple[Route | None, ...]:
+    incoming = _format_map(kind, src_formats)
+    audio = kind == "audio"
+    if not dst_formats:
         if audio:
             return NO_ROUTES
         return tuple((pt, None, CODEC_OTHER) for pt in range(128))
     by_key: dict[tuple[str, int, int], MediaFormat] = {}
-    for theirs in dst.formats:
+    for theirs in dst_formats:
         by_key.setdefault(_key(theirs), theirs)
     routes: list[Route | None] = [None] * 128
     for pt, fmt in enumerate(incoming):

@@ -53,7 +53,7 @@ from telavox.mediaserver.formats import (
     NO_ROUTES,
     Route,
     build_routes,
-    codec_of,
+    codec_table,
     telephone_event,
 )
 from telavox.mediaserver.inband import InbandDtmf
@@ -198,7 +198,7 @@ class MediaCore:
         if stream.set_remote(remote, now):
             self.counters["relearned"] += 1
         stream.mux = remote is not None and remote.rtcp_mux
-        stream.codecs = tuple(codec_of(fmt) for fmt in stream.formats)
+        stream.codecs = codec_table(remote)
         event = telephone_event(remote)
         stream.event_pt = event.payload_type if event is not None else -1
         if event is not None and stream.dtmf is None:

@@ -61,11 +61,20 @@ def ip_literal(address: str | None) -> str | None:
     ``0.0.0.0``/``::`` or a host name, which is never resolved here)."""
     if not address or address in _UNSPECIFIED:
         return None
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    return address
+    known = _IP_LITERALS.get(address)
+    if known is None:
+        try:
+            ipaddress.ip_address(address)
+            known = True
+        except ValueError:
+            known = False
+        if len(_IP_LITERALS) < 65536:
+            _IP_LITERALS[address] = known
+    return address if known else None
+
+
+_IP_LITERALS: dict[str, bool] = {}
+"""Answers of ip_literal, remembered (bounded): the same addresses recur."""
 
 
 def _drop_send(data: bytes | bytearray, addr: Address) -> None:
