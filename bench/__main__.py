@@ -11,7 +11,7 @@ import datetime
 import sys
 from pathlib import Path
 
-from bench import options_load, proxy_load, rtp_core, sip_core
+from bench import call_load, options_load, proxy_load, rtp_core, sip_core
 from bench.measure import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +75,15 @@ def main() -> int:
     print(table(proxy), flush=True)
     sections.append(("sipproxy + registrar: authenticated registrations and calls",
                      "make bench  (bench/proxy_load.py)", proxy))
+    print("calls through the whole path with media endpoints (SIPp) ...", flush=True)
+    try:
+        calls = call_load.run(rate=200)
+    except RuntimeError as e:
+        print(f"skipped: {e}", flush=True)
+        calls = [("whole-path calls", "not measured", str(e).splitlines()[0])]
+    print(table(calls), flush=True)
+    sections.append(("SIP server: calls through sipproxy, tproxy and the mediaserver",
+                     "make bench  (bench/call_load.py)", calls))
     stamp = datetime.date.today().isoformat()
     text = [
         "# Benchmarks",
