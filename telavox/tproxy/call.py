@@ -132,6 +132,9 @@ class Call:
         self.a_session = LocalSession(host.media_address)
         self.b_session = LocalSession(host.media_address)
         self.a_answer = b""
+        """Our SDP for the caller: the answer to its offer, or our offer when
+        its INVITE had none (``late_offer``)."""
+        self.late_offer = False
         self.media_connected = False
         self.a_held = False
         self._no_answer: Any = None
@@ -153,9 +156,6 @@ class Call:
         except SdpProblemError as e:
             self._refuse(e.status, e.reason)
             return
-        if offer is None:
-            self._refuse(488, "Not Acceptable Here (an INVITE without SDP)")
-            return
         media = self.host.media
 
         def got_a(endpoint: MediaEndpoint) -> Any:
@@ -171,6 +171,13 @@ class Call:
                 self._release()
                 return
             assert self.a_endpoint is not None
+            if offer is None:
+                # a late offer (RFC 3261 §13.2.1): our offer goes in the 200
+                # and the caller's answer comes in the ACK
+                self.late_offer = True
+                self.a_answer = make_offer(self.a_endpoint, self.a_session)
+                self._dial(route)
+                return
             try:
                 body, streams, codec = answer_offer(offer, self.a_endpoint, self.a_session,
                                                     self._signalling_address(self.incoming))
@@ -276,7 +283,7 @@ class Call:
             return
         if leg is not self.b or self._ended:
             return
-        if response.body and self._connect_b(response.body):
+        if response.body and not self.late_offer and self._connect_b(response.body):
             self.incoming.provisional(183, body=self.a_answer)
             self.state = "early"
         elif response.status == 180 or (response.status == 183 and not response.body):
@@ -337,9 +344,28 @@ class Call:
     def leg_confirmed(self, leg: IncomingLeg) -> None:
         if self._ended:
             return
+        if self.late_offer and not self._late_answer(leg.remote_sdp):
+            return
         self.answer_time = time.time()
         self.state = "answered"
         self.host.publish(self, "answered")
+
+    def _late_answer(self, body: bytes) -> bool:
+        """The caller's answer (in the ACK) to the offer of our 200."""
+        if self.a_endpoint is None:
+            return False
+        try:
+            streams = remote_from_answer(self.a_session, body,
+                                         self._signalling_address(self.incoming))
+        except SdpProblemError as e:
+            self.log.info("{call}: unusable answer in the caller's ACK: {reason}",
+                          call=repr(self), reason=e.reason)
+            self.hangup("bad SDP in ACK")
+            return False
+        self.host.media.set_remote(self.a_endpoint.endpoint_id, streams)
+        if streams and streams[0].formats:
+            self.codec = streams[0].formats[0].name
+        return True
 
     def leg_cancelled(self, leg: IncomingLeg) -> None:
         if self.b is not None:

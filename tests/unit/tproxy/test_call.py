@@ -433,3 +433,36 @@ def test_failed_transfer_keeps_the_call() -> None:
     notify = [t.request for t in host.legs.requests if t.request.method == "NOTIFY"][-1]
     assert notify.body.startswith(b"SIP/2.0 403")
     assert host.cdrs == []
+
+
+def test_late_offer_is_made_in_the_200_and_answered_in_the_ack() -> None:
+    """An INVITE without SDP: the callee gets our offer as usual; the caller
+    gets an offer in the 200 and its answer in the ACK sets the A side."""
+    clock = Clock()
+    plan = DialPlan(PlatformConfig(domain=DOMAIN),
+                    [UserConfig(extension="1001", password="x"),
+                     UserConfig(extension="1002", password="x")], ())
+    host = Host(FakeLegs(clock), FakeMedia(), plan)
+    request = invite_a(b"")
+    leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
+                      host.contact())
+    call = Call(host, leg, plan.user("1001"), request.from_, "1002")
+    call.start(Route(RouteKind.USER, "1002"))
+    assert host.legs.requests[0].request.body  # the callee is offered media
+    b_respond(host, 200, SDP_B)
+    ok = host.legs.responses[-1]
+    assert ok.status == 200
+    offer = parse_sdp(ok.body)
+    assert [f for f in offer.media[0].formats][:2] == ["0", "8"]
+    a_endpoint = call.a_endpoint
+    assert a_endpoint is not None and a_endpoint.endpoint_id not in host.media.remote
+    ack = _message(
+        f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a2\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={call.incoming.local_tag}\nCall-ID: call-a\n"
+        "CSeq: 10 ACK\nContent-Type: application/sdp\n",
+        SDP_A.replace(b"8 0 101", b"8 101").replace(b"4000", b"4002"))
+    call.incoming.acked(ack)
+    assert call.state == "answered"
+    assert host.media.remote[a_endpoint.endpoint_id][0].port == 4002
+    assert call.codec == "PCMA"
