@@ -21,7 +21,7 @@ from telavox.audio import read_wav, write_wav
 pytestmark = pytest.mark.integration
 DOMAIN = "baresip.example.test"
 PASSWORDS = {"1001": "pw-1001-bs", "1002": "pw-1002-bs"}
-RTP_LOW, RTP_HIGH = 33000, 33099
+RTP_LOW, RTP_HIGH = 31400, 31499
 TONE_HZ = 700
 
 
@@ -53,7 +53,7 @@ def _baresip_config(folder: Path, user: str, proxy_port: int, source: str,
         "module_app account.so\nmodule_app menu.so\n"
         f"audio_player aubridge,out{user}\naudio_source {source}\n"
         "ausrc_srate 8000\nauplay_srate 8000\nausrc_channels 1\nauplay_channels 1\n"
-        f"snd_path {home / 'dump'}\nrtp_ports 34000-34999\n")
+        f"snd_path {home / 'dump'}\nrtp_ports 22000-22999\n")
     (home / "contacts").write_text("")
     return home
 

@@ -43,9 +43,14 @@ def sleep(seconds: float) -> defer.Deferred[None]:
 
 
 def port_range(pairs: int) -> tuple[int, int]:
-    """A random range of ``pairs`` even/odd pairs in the dynamic port area."""
-    low = random.randrange(40000, 60000 - 2 * pairs, 2)
-    return low, low + 2 * pairs - 1
+    """A random range of ``pairs`` even/odd pairs that nobody holds, below
+    the kernel's ephemeral ports (32768 and up), whose random client ports
+    would otherwise land in it."""
+    for _ in range(50):
+        low = random.randrange(20000, 30000 - 2 * pairs, 2)
+        if all(bindable(port) for port in range(low, low + 2 * pairs)):
+            return low, low + 2 * pairs - 1
+    raise RuntimeError("no free port range")
 
 
 def bindable(port: int) -> bool:
