@@ -30,6 +30,7 @@ endpoints and writes one CDR.
 from __future__ import annotations
 
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -87,6 +88,9 @@ class CallHost(Protocol):
 
     def register_leg(self, leg: Leg) -> None:
         """Index ``leg`` so in-dialog requests reach it."""
+
+    def find_leg(self, call_id: str, local_tag: str) -> Leg | None:
+        """The live leg with that dialog (Call-ID and our tag), any call."""
 
     def unregister_leg(self, leg: Leg) -> None:
         """Forget ``leg``."""
@@ -493,8 +497,9 @@ class Call:
         if target is None:
             leg.respond(request, txn, 400, "Bad Request (Refer-To)")
             return
-        if "replaces" in (refer_to or "").lower():
-            leg.respond(request, txn, 501, "Not Implemented (attended transfer)")
+        replaces = _replaces(refer_to)
+        if replaces is not None:
+            self._attended(leg, request, txn, transferee, replaces)
             return
         transferor_user = self.caller if leg is self.a and self.caller is not None else (
             self.host.user(self.callee) if leg is self.b else None)
@@ -537,6 +542,72 @@ class Call:
             self._transfer_failed(None, status, "Service Unavailable")
 
         self.host.media.allocate(self.call_id).addCallbacks(allocated, failed)
+
+    def _attended(self, leg: Leg, request: Request, txn: ServerTransaction, transferee: Leg,
+                  replaces: tuple[str, str, str]) -> None:
+        """REFER with Replaces (RFC 3891, RFC 5589 §7): the transferor, who
+        has a call with the transferee here and another one with the target,
+        asks that the two far ends be joined.  Both of the transferor's legs
+        end; the transferee's and the target's endpoints are connected, and
+        this call goes on between them (the other call ends as replaced)."""
+        call_id, to_tag, from_tag = replaces
+        replaced = self.host.find_leg(call_id, to_tag)
+        other_call = replaced.user_data if replaced is not None else None
+        if (replaced is None or not isinstance(other_call, Call) or other_call is self
+                or other_call._ended or replaced.dialog is None
+                or (from_tag and replaced.dialog.remote_tag != from_tag)):
+            leg.respond(request, txn, 481, "Call/Transaction Does Not Exist (Replaces)")
+            return
+        target_leg = other_call._other(replaced)
+        if target_leg is None or target_leg.ended or not other_call.answer_time:
+            leg.respond(request, txn, 481, "Call/Transaction Does Not Exist (Replaces)")
+            return
+        callee = (other_call.callee if target_leg is other_call.b
+                  else other_call._caller_user())
+        target_leg.listener = self
+        target_leg.user_data = self
+        target_endpoint, target_session = other_call.detach(target_leg)
+        mine, my_session, _, _ = self._sides(transferee)
+        leg.respond(request, txn, 202, "Accepted")
+        self._notify(leg, 100, "Trying", final=False)
+        if mine is not None and target_endpoint is not None:
+            self.host.media.connect(mine.endpoint_id, target_endpoint.endpoint_id)
+        self._notify(leg, 200, "OK", final=True)
+        old = self._sides(leg)[0]
+        leg.hangup("transferred")
+        self.host.unregister_leg(leg)
+        if old is not None:
+            self.host.media.release(old.endpoint_id).addErrback(lambda f: None)
+        self.a, self.a_endpoint, self.a_session = transferee, mine, my_session
+        self.b, self.b_endpoint, self.b_session = target_leg, target_endpoint, target_session
+        self.callee = callee
+        self.host.publish(self, "transferred")
+        for side in (self.a, self.b):
+            self._resume(side)
+
+    def detach(self, leg: Leg) -> tuple[MediaEndpoint | None, LocalSession]:
+        """Give ``leg`` (and its endpoint) to another call, which replaces
+        this one: the other leg is hung up and the call ends as replaced."""
+        endpoint, session, _, _ = self._sides(leg)
+        if leg is self.a:
+            self.a_endpoint = None
+        else:
+            self.b_endpoint = None
+        other = self._other(leg)
+        if leg is self.b:
+            self.b = None
+        if other is not None and not other.ended:
+            other.hangup("replaced")
+        self.end("replaced", disposition="answered")
+        return endpoint, session
+
+    def _resume(self, leg: Leg) -> None:
+        """Re-offer sendrecv to ``leg`` when our last offer held it."""
+        mine, session, _, _ = self._sides(leg)
+        if mine is None or session.direction() in (None, MediaDirection.SENDRECV):
+            return
+        offer = make_offer(mine, session, prefer=self.codec or None)
+        leg.request("INVITE", body=offer, content_type=SDP, on_response=self._reanswered(leg))
 
     def _identity_of(self, leg: Leg) -> NameAddr:
         """Who ``leg``'s far end is, for the From of a leg made for it."""
@@ -599,12 +670,7 @@ class Call:
         self.callee = transfer.target
         self.transfer = None
         self.host.publish(self, "transferred")
-        if session.direction() not in (None, MediaDirection.SENDRECV):
-            # the transferee was held before the REFER: take it off hold
-            offer = make_offer(mine, session, prefer=self.codec or None) if mine else b""
-            if offer:
-                self.a.request("INVITE", body=offer, content_type=SDP,
-                               on_response=self._reanswered(self.a))
+        self._resume(self.a)  # the transferee was held before the REFER
 
     def _reanswered(self, leg: Leg) -> Callable[[Response], None]:
         def answered(response: Response) -> None:
@@ -654,7 +720,7 @@ class Call:
     def hangup(self, reason: str) -> None:
         """End the call from here (inactivity, shutdown): both legs."""
         for leg in (self.a, self.b):
-            if leg is None or leg.ended:
+            if leg is None or leg.ended or leg.user_data is not self:
                 continue
             if isinstance(leg, OutgoingLeg):
                 leg.abandon(reason)
@@ -676,7 +742,7 @@ class Call:
         self.state = "ended"
         self._release()
         for leg in (self.a, self.b):
-            if leg is not None:
+            if leg is not None and leg.user_data is self:
                 self.host.unregister_leg(leg)
         cdr = CdrRecord(
             correlation_id=self.correlation_id, call_id=self.call_id,
@@ -725,6 +791,29 @@ def _refer_target(refer_to: str | None) -> str | None:
     if isinstance(uri, SipUri) and uri.user:
         return uri.user
     return None
+
+
+def _replaces(refer_to: str | None) -> tuple[str, str, str] | None:
+    """(call-id, to-tag, from-tag) of a Replaces header embedded in a
+    Refer-To URI (``?Replaces=...``, RFC 3891 §3, escaped), or None."""
+    if not refer_to:
+        return None
+    try:
+        value = NameAddr.parse(refer_to)
+    except HeaderError:
+        return None
+    uri = value.uri
+    if not isinstance(uri, SipUri):
+        return None
+    text = next((v for k, v in uri.headers if k.lower() == "replaces"), None)
+    if text is None:
+        return None
+    parts = urllib.parse.unquote(text).split(";")
+    params = dict(p.strip().split("=", 1) for p in parts[1:] if "=" in p)
+    call_id = parts[0].strip()
+    if not call_id or "to-tag" not in params:
+        return None
+    return call_id, params["to-tag"], params.get("from-tag", "")
 
 
 def _referred_by(request: Request) -> str:

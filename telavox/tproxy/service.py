@@ -276,6 +276,11 @@ class SipServerService(BaseApplication):
         if isinstance(leg, IncomingLeg):
             self._incoming.pop(leg.txn, None)
 
+    def find_leg(self, call_id: str, local_tag: str) -> Leg | None:
+        """The live leg whose dialog has ``call_id`` and our tag ``local_tag``."""
+        leg = self._legs.get((call_id, local_tag))
+        return None if leg is None or leg.ended else leg
+
     def _forget_leg(self, key: tuple[str, str], leg: Leg) -> None:
         if self._legs.get(key) is leg:
             del self._legs[key]

@@ -146,6 +146,7 @@ class Host:
     media_address: str = "198.51.100.1"
     cdrs: list[CdrRecord] = attrs.Factory(list)
     events: list[str] = attrs.Factory(list)
+    index: dict[tuple[str, str], Any] = attrs.Factory(dict)
 
     def user(self, extension: str) -> UserConfig | None:
         return self.plan.user(extension)
@@ -163,7 +164,13 @@ class Host:
         return tuple((n, v) for n, v in request.headers if n.lower().startswith("x-"))
 
     def register_leg(self, leg: Any) -> None:
-        pass
+        key = _leg_key(leg)
+        if key is not None:
+            self.index[key] = leg
+
+    def find_leg(self, call_id: str, local_tag: str) -> Any:
+        leg = self.index.get((call_id, local_tag))
+        return None if leg is None or leg.ended else leg
 
     def unregister_leg(self, leg: Any) -> None:
         pass
@@ -466,3 +473,93 @@ def test_late_offer_is_made_in_the_200_and_answered_in_the_ack() -> None:
     assert call.state == "answered"
     assert host.media.remote[a_endpoint.endpoint_id][0].port == 4002
     assert call.codec == "PCMA"
+
+
+def _leg_key(leg: Any) -> tuple[str, str] | None:
+    if isinstance(leg, IncomingLeg):
+        return (leg.invite.call_id, leg.local_tag)
+    if leg.invite is not None:
+        return (leg.invite.call_id, leg.invite.from_tag or "")
+    return None
+
+
+def _answered_on(host: Host, call_id: str, callee: str, sdp_port: int) -> Call:
+    request = invite_a()
+    request.headers.set("Call-ID", call_id)
+    request.headers.set("To", f"<sip:{callee}@{DOMAIN}>")
+    request = parse_message(request.serialize())
+    leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
+                      host.contact())
+    call = Call(host, leg, host.plan.user("1001"), request.from_, callee)
+    start = len(host.legs.requests)
+    call.start(Route(RouteKind.USER, callee))
+    txn = host.legs.requests[start]
+    response = make_response(txn.request, 200, to_tag=f"t{callee}", extra=(
+        ("Contact", f"<sip:{callee}@192.0.2.40:5070>"), ("Content-Type", "application/sdp")),
+        body=SDP_B.replace(b"5000", str(sdp_port).encode()))
+    assert txn.on_event is not None
+    txn.on_event(ResponseIn(txn, parse_message(response.serialize()), SOURCE))  # type: ignore[arg-type]
+    call.incoming.acked(_message(
+        f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-k{call_id}\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:{callee}@{DOMAIN}>;tag={call.incoming.local_tag}\nCall-ID: {call_id}\n"
+        "CSeq: 10 ACK\n"))
+    assert call.state == "answered"
+    return call
+
+
+def test_attended_transfer_joins_the_two_far_ends() -> None:
+    """Alice talks to Bob (call 1) and to Carol (call 2), then REFERs call 1
+    with Replaces naming call 2: Alice's two legs end (NOTIFY 200 then BYE
+    on both), Bob's endpoint is connected to Carol's, call 2 ends as
+    replaced, and call 1 goes on between Bob and Carol until one hangs up."""
+    clock = Clock()
+    users = [UserConfig(extension=e, password="x") for e in ("1001", "1002", "1003")]
+    host = Host(FakeLegs(clock), FakeMedia(), DialPlan(PlatformConfig(domain=DOMAIN),
+                                                             users, ()))
+    call1 = _answered_on(host, "call-1", "1002", 5000)
+    call2 = _answered_on(host, "call-2", "1003", 6000)
+    bob_endpoint, carol_endpoint = call1.b_endpoint, call2.b_endpoint
+    assert bob_endpoint is not None and carol_endpoint is not None
+    replaces = f"call-2%3Bto-tag%3D{call2.incoming.local_tag}%3Bfrom-tag%3Dfa"
+    refer = _message(
+        f"REFER sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-rf\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={call1.incoming.local_tag}\nCall-ID: call-1\n"
+        f"CSeq: 11 REFER\nContact: <sip:1001@192.0.2.10:5062>\n"
+        f"Refer-To: <sip:1003@{DOMAIN}?Replaces={replaces}>\n")
+    mark = len(host.legs.requests)
+    call1.incoming.receive(refer, FakeTxn(refer, SOURCE))  # type: ignore[arg-type]
+    assert host.legs.responses[-1].status == 202
+    sent = [(t.request.method, t.request.call_id) for t in host.legs.requests[mark:]]
+    assert sent.count(("BYE", "call-1")) == 1 and sent.count(("BYE", "call-2")) == 1
+    notifies = [t.request for t in host.legs.requests[mark:] if t.request.method == "NOTIFY"]
+    assert notifies[-1].body.startswith(b"SIP/2.0 200")
+    assert host.media.connected[-1] == (bob_endpoint.endpoint_id, carol_endpoint.endpoint_id)
+    assert [c.hangup_cause for c in host.cdrs] == ["replaced"]
+    assert call1.a is not call1.incoming and call1.b is not None
+    assert set(host.media.endpoints) == {bob_endpoint.endpoint_id, carol_endpoint.endpoint_id}
+    assert call1.callee == "1003"
+    # Carol hangs up: Bob gets BYE and the call ends
+    carol = call1.b
+    assert carol.dialog is not None
+    bye = _message(
+        f"BYE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-cb\n"
+        f"Max-Forwards: 70\nFrom: <sip:1003@{DOMAIN}>;tag=t1003\n"
+        f"To: <sip:1001@{DOMAIN}>;tag={carol.dialog.local_tag}\nCall-ID: {carol.dialog.call_id}\n"
+        "CSeq: 9 BYE\n")
+    carol.receive(bye, FakeTxn(bye, SOURCE))  # type: ignore[arg-type]
+    bob_bye = host.legs.requests[-1].request
+    assert bob_bye.method == "BYE" and bob_bye.call_id == call1.a.dialog.call_id  # type: ignore[union-attr]
+    assert host.media.endpoints == {}
+    assert [c.callee for c in host.cdrs] == ["1003", "1003"]
+
+
+def test_refer_with_unknown_replaces_is_481() -> None:
+    """A Replaces naming no dialog of this SIP server is answered 481."""
+    host, call, _ = answered_call()
+    assert call.b is not None and call.b.dialog is not None
+    refer = refer_from_b(call, "1003")
+    refer.headers.set("Refer-To", f"<sip:1003@{DOMAIN}?Replaces=nope%3Bto-tag%3Dx%3Bfrom-tag%3Dy>")
+    call.b.receive(refer, FakeTxn(refer, SOURCE))  # type: ignore[arg-type]
+    assert host.legs.responses[-1].status == 481
