@@ -500,7 +500,8 @@ def _answered_on(host: Host, call_id: str, callee: str, sdp_port: int) -> Call:
     assert txn.on_event is not None
     txn.on_event(ResponseIn(txn, parse_message(response.serialize()), SOURCE))  # type: ignore[arg-type]
     call.incoming.acked(_message(
-        f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-k{call_id}\n"
+        "ACK sip:127.0.0.1:5070 SIP/2.0\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-k{call_id}\n"
         f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
         f"To: <sip:{callee}@{DOMAIN}>;tag={call.incoming.local_tag}\nCall-ID: {call_id}\n"
         "CSeq: 10 ACK\n"))
