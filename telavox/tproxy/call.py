@@ -54,6 +54,7 @@ from telavox.tproxy.media import (
     parse_body,
     remote_from_answer,
 )
+from telavox.tproxy.sessiontimer import SessionTimer, negotiate
 
 __all__ = ["Call", "CallHost"]
 
@@ -111,7 +112,8 @@ class Call:
     log = Logger()
 
     def __init__(self, host: CallHost, a_leg: IncomingLeg, caller: UserConfig | None,
-                 caller_uri: NameAddr, dialled: str) -> None:
+                 caller_uri: NameAddr, dialled: str,
+                 session_timer: SessionTimer | None = None) -> None:
         self.host = host
         self.incoming = a_leg
         """The INVITE that started the call (answered, rejected or cancelled here)."""
@@ -139,6 +141,9 @@ class Call:
         """Our SDP for the caller: the answer to its offer, or our offer when
         its INVITE had none (``late_offer``)."""
         self.late_offer = False
+        self.session_timer = session_timer
+        """The RFC 4028 session timer agreed with the caller, if it asked."""
+        self._session_deadline: Any = None
         self.media_connected = False
         self.a_held = False
         self._no_answer: Any = None
@@ -326,7 +331,7 @@ class Call:
         self._cancel_no_answer()
         if not self._connect_b(response.body):
             return
-        self.incoming.answer(self.a_answer)
+        self.incoming.answer(self.a_answer, extra=self._timer_headers(self.session_timer))
         self.state = "answering"
 
     def leg_failed(self, leg: OutgoingLeg, response: Response) -> None:
@@ -351,6 +356,7 @@ class Call:
         if self.late_offer and not self._late_answer(leg.remote_sdp):
             return
         self.answer_time = time.time()
+        self._arm_session_timer()
         self.state = "answered"
         self.host.publish(self, "answered")
 
@@ -438,10 +444,15 @@ class Call:
             leg.respond(request, txn, 500, "Server Internal Error (no media)")
             return
         if not request.body:
-            # an offerless re-INVITE: our current description is the offer
+            # an offerless re-INVITE (or a bare UPDATE refreshing the session):
+            # our current description is the offer
             body = session.last
-            leg.respond(request, txn, 200, body=b"" if body is None else
-                        session.stamp(body), content_type=SDP)
+            extra = self._refreshed(leg, request)
+            if request.method == "UPDATE":
+                leg.respond(request, txn, 200, extra=extra)
+            else:
+                leg.respond(request, txn, 200, body=b"" if body is None else
+                            session.stamp(body), content_type=SDP, extra=extra)
             return
         try:
             offer = parse_body(request.body)
@@ -451,7 +462,8 @@ class Call:
             leg.respond(request, txn, e.status, e.reason)
             return
         self.host.media.set_remote(mine.endpoint_id, streams)
-        leg.respond(request, txn, 200, body=answer, content_type=SDP)
+        extra = self._refreshed(leg, request)
+        leg.respond(request, txn, 200, body=answer, content_type=SDP, extra=extra)
         direction = streams[0].direction if streams else MediaDirection.SENDRECV
         held = not direction.receives
         if leg is self.a and held != self.a_held:
@@ -478,6 +490,62 @@ class Call:
         if leg is self.a:
             return self.a_endpoint, self.a_session, self.b_endpoint, self.b_session
         return self.b_endpoint, self.b_session, self.a_endpoint, self.a_session
+
+    # -- session timer (RFC 4028) -------------------------------------------------------------
+
+    @staticmethod
+    def _timer_headers(timer: SessionTimer | None) -> tuple[tuple[str, str], ...]:
+        if timer is None:
+            return ()
+        extra: tuple[tuple[str, str], ...] = (("Session-Expires", timer.header),)
+        if timer.refresher == "uac":
+            extra += (("Require", "timer"),)
+        return extra
+
+    def _refreshed(self, leg: Leg, request: Request) -> tuple[tuple[str, str], ...]:
+        """A re-INVITE/UPDATE from the caller refreshes its session timer."""
+        if leg is not self.incoming or self.session_timer is None:
+            return ()
+        agreed = negotiate(request)
+        if isinstance(agreed, SessionTimer):
+            self.session_timer = agreed
+        self._arm_session_timer()
+        return self._timer_headers(self.session_timer)
+
+    def _arm_session_timer(self) -> None:
+        timer = self.session_timer
+        if timer is None or self._ended:
+            return
+        if self._session_deadline is not None and self._session_deadline.active():
+            self._session_deadline.cancel()
+        if timer.refresher == "uac":
+            self._session_deadline = self.host.call_later(timer.expiry, self._session_expired)
+        else:
+            self._session_deadline = self.host.call_later(timer.refresh_after,
+                                                          self._refresh_session)
+
+    def _session_expired(self) -> None:
+        self._session_deadline = None
+        if not self._ended:
+            self.log.info("{call}: session timer expired", call=repr(self))
+            self.hangup("session timer expired")
+
+    def _refresh_session(self) -> None:
+        """We are the refresher: a re-INVITE with our unchanged description."""
+        self._session_deadline = None
+        leg, timer = self.incoming, self.session_timer
+        if self._ended or leg.ended or timer is None or self.a_session.last is None:
+            return
+        body = self.a_session.stamp(self.a_session.last)
+
+        def answered(response: Response) -> None:
+            if response.success:
+                self._arm_session_timer()
+            elif response.status not in (491,):
+                self.hangup("session refresh failed")
+
+        leg.request("INVITE", body=body, content_type=SDP,
+                    extra=(("Session-Expires", timer.header),), on_response=answered)
 
     # -- transfer (RFC 3515 REFER, blind) ----------------------------------------------------
 
@@ -736,6 +804,9 @@ class Call:
             return
         self._ended = True
         self._cancel_no_answer()
+        if self._session_deadline is not None and self._session_deadline.active():
+            self._session_deadline.cancel()
+        self._session_deadline = None
         if self.transfer is not None:
             transfer, self.transfer = self.transfer, None
             self._stop_transfer(transfer)

@@ -43,6 +43,7 @@ from telavox.sip.transaction import (
 from telavox.sip.uri import SipUri, Uri
 from telavox.tproxy.call import ALLOW, Call
 from telavox.tproxy.dialplan import DialPlan, Route, RouteKind
+from telavox.tproxy.sessiontimer import SUPPORTED, negotiate, unsupported
 from telavox.transport.address import ListenAddress
 from telavox.transport.endpoint import SipEndpoint
 from telavox.transport.interfaces import ISipHandler
@@ -356,8 +357,9 @@ class SipServerService(BaseApplication):
         elif method == "INVITE":
             self._invite(event)
         elif method == "OPTIONS":
-            endpoint.reply(event, 200, to_tag=new_tag(), extra=(("Allow", ALLOW),
-                                                                ("Accept", "application/sdp")))
+            endpoint.reply(event, 200, to_tag=new_tag(), extra=(
+                ("Allow", ALLOW), ("Accept", "application/sdp"),
+                ("Supported", ", ".join(SUPPORTED))))
         elif method == "SUBSCRIBE":
             endpoint.reply(event, 489, "Bad Event", to_tag=new_tag(),
                            extra=(("Allow-Events", ""),))
@@ -385,7 +387,17 @@ class SipServerService(BaseApplication):
             self.counters["refused"] += 1
             leg.reject(482, "Loop Detected")
             return
-        call = Call(self, leg, caller, caller_uri or request.from_, dialled)
+        missing = unsupported(request)
+        if missing:
+            self.counters["refused"] += 1
+            leg.reject(420, "Bad Extension", extra=(("Unsupported", ", ".join(missing)),))
+            return
+        timer = negotiate(request)
+        if isinstance(timer, int):
+            self.counters["refused"] += 1
+            leg.reject(422, "Session Interval Too Small", extra=(("Min-SE", str(timer)),))
+            return
+        call = Call(self, leg, caller, caller_uri or request.from_, dialled, timer)
         self.calls[call.call_id] = call
         route = self.dialplan.route(caller, dialled)
         if route.kind is RouteKind.SCRIPT:

@@ -564,3 +564,62 @@ def test_refer_with_unknown_replaces_is_481() -> None:
     refer.headers.set("Refer-To", f"<sip:1003@{DOMAIN}?Replaces=nope%3Bto-tag%3Dx%3Bfrom-tag%3Dy>")
     call.b.receive(refer, FakeTxn(refer, SOURCE))  # type: ignore[arg-type]
     assert host.legs.responses[-1].status == 481
+
+
+def test_session_timer_ends_a_call_nobody_refreshes() -> None:
+    """With refresher=uac the 200 says Session-Expires and Require: timer;
+    a refresh (re-INVITE) restarts the interval; without one the call ends
+    at the interval minus a third (BYE on both legs)."""
+    from telavox.tproxy.sessiontimer import SessionTimer
+
+    host, call, clock = setup()
+    call.session_timer = SessionTimer(90, "uac")
+    call.start(Route(RouteKind.USER, "1002"))
+    b_respond(host, 200, SDP_B)
+    ok = host.legs.responses[-1]
+    assert ok.headers.get("Session-Expires") == "90;refresher=uac"
+    assert ok.headers.get("Require") == "timer"
+    call.incoming.acked(_message(
+        f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a2\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={call.incoming.local_tag}\nCall-ID: call-a\n"
+        "CSeq: 10 ACK\n"))
+    clock.advance(50)
+    refresh = _message(
+        f"INVITE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-s1\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={call.incoming.local_tag}\nCall-ID: call-a\n"
+        "CSeq: 11 INVITE\nContact: <sip:1001@192.0.2.10:5062>\n"
+        "Session-Expires: 90;refresher=uac\nSupported: timer\n"
+        "Content-Type: application/sdp\n", SDP_A)
+    call.incoming.receive(refresh, FakeTxn(refresh, SOURCE))  # type: ignore[arg-type]
+    assert host.legs.responses[-1].headers.get("Session-Expires") == "90;refresher=uac"
+    clock.advance(50)  # 100 s after the answer, 50 s after the refresh
+    assert call.state != "ended"
+    clock.advance(15)
+    assert call.state == "ended"
+    assert host.cdrs[-1].hangup_cause == "session timer expired"
+    byes = [t.request.call_id for t in host.legs.requests if t.request.method == "BYE"]
+    assert len(byes) == 2
+
+
+def test_session_timer_we_refresh() -> None:
+    """With refresher=uas the SIP server re-INVITEs the caller at half the
+    interval with its unchanged description."""
+    from telavox.tproxy.sessiontimer import SessionTimer
+
+    host, call, clock = setup()
+    call.session_timer = SessionTimer(120, "uas")
+    call.start(Route(RouteKind.USER, "1002"))
+    b_respond(host, 200, SDP_B)
+    answer = host.legs.responses[-1].body
+    call.incoming.acked(_message(
+        f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a2\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={call.incoming.local_tag}\nCall-ID: call-a\n"
+        "CSeq: 10 ACK\n"))
+    clock.advance(60)
+    refresh = host.legs.requests[-1].request
+    assert refresh.method == "INVITE" and refresh.call_id == "call-a"
+    assert refresh.headers.get("Session-Expires") == "120;refresher=uas"
+    assert refresh.body == answer  # same version: nothing changed
