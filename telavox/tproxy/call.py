@@ -43,6 +43,7 @@ from telavox.interfaces import IMediaServer, MediaError
 from telavox.records import CdrRecord, MediaDirection, MediaEndpoint, new_correlation_id
 from telavox.sip.hdrtypes import HeaderError, NameAddr
 from telavox.sip.message import Request, Response
+from telavox.sip.sdp import MediaCapabilities
 from telavox.sip.transaction import Destination, ServerTransaction
 from telavox.sip.uri import SipUri
 from telavox.tproxy.dialplan import Route, RouteKind
@@ -51,8 +52,10 @@ from telavox.tproxy.media import (
     SdpProblemError,
     answer_offer,
     make_offer,
+    media_kinds,
     parse_body,
     remote_from_answer,
+    video_caps,
 )
 from telavox.tproxy.sessiontimer import SessionTimer, negotiate
 
@@ -141,6 +144,10 @@ class Call:
         """Our SDP for the caller: the answer to its offer, or our offer when
         its INVITE had none (``late_offer``)."""
         self.late_offer = False
+        self.kinds: tuple[str, ...] = ("audio",)
+        """Media kinds of the call's endpoints (video when the caller offered it)."""
+        self.video: MediaCapabilities | None = None
+        """The caller's video formats, offered on to the other side as they are."""
         self.session_timer = session_timer
         """The RFC 4028 session timer agreed with the caller, if it asked."""
         self._session_deadline: Any = None
@@ -172,7 +179,7 @@ class Call:
             if self._ended:
                 self._release()
                 return None
-            return media.allocate(self.call_id).addCallback(got_b)
+            return media.allocate(self.call_id, self.kinds).addCallback(got_b)
 
         def got_b(endpoint: MediaEndpoint) -> None:
             self.b_endpoint = endpoint
@@ -206,7 +213,10 @@ class Call:
                 self.log.failure("call setup failed for {call}", failure, call=repr(self))
                 self._refuse(500, "Server Internal Error")
 
-        media.allocate(self.call_id).addCallback(got_a).addErrback(failed)
+        if offer is not None:
+            self.kinds = media_kinds(offer)
+            self.video = video_caps(offer)
+        media.allocate(self.call_id, self.kinds).addCallback(got_a).addErrback(failed)
 
     def _signalling_address(self, leg: Leg) -> str | None:
         request = leg.invite if isinstance(leg, IncomingLeg) else None
@@ -239,7 +249,8 @@ class Call:
         leg.user_data = self
         self.b = leg
         uri = SipUri(user=route.target, host=self.host.domain)
-        offer = make_offer(self.b_endpoint, self.b_session, prefer=self.codec or None)
+        offer = make_offer(self.b_endpoint, self.b_session, prefer=self.codec or None,
+                           video=self.video)
         from_ = NameAddr(uri=SipUri(user=self._caller_user(), host=self.host.domain),
                          display_name=self.caller.name if self.caller and self.caller.name
                          else self.caller_uri.display_name)
@@ -307,7 +318,7 @@ class Call:
         if self.media_connected:
             return True
         try:
-            streams = remote_from_answer(self.b_session, body, None)
+            streams = remote_from_answer(self.b_session, body, None, self.b_endpoint)
         except SdpProblemError as e:
             self.log.info("{call}: unusable answer from the callee: {reason}",
                           call=repr(self), reason=e.reason)
@@ -366,7 +377,8 @@ class Call:
             return False
         try:
             streams = remote_from_answer(self.a_session, body,
-                                         self._signalling_address(self.incoming))
+                                         self._signalling_address(self.incoming),
+                                         self.a_endpoint)
         except SdpProblemError as e:
             self.log.info("{call}: unusable answer in the caller's ACK: {reason}",
                           call=repr(self), reason=e.reason)
@@ -473,12 +485,12 @@ class Call:
         if other is None or other.ended or other.dialog is None:
             return
         reoffer = make_offer(theirs, their_session, prefer=self.codec or None,
-                             direction=direction)
+                             direction=direction, video=self.video)
 
         def answered(response: Response) -> None:
             if response.success and response.body:
                 try:
-                    remote = remote_from_answer(their_session, response.body, None)
+                    remote = remote_from_answer(their_session, response.body, None, theirs)
                 except SdpProblemError:
                     return
                 self.host.media.set_remote(theirs.endpoint_id, remote)
@@ -596,7 +608,7 @@ class Call:
             z.user_data = self
             transfer.leg = z
             uri = SipUri(user=route.target, host=self.host.domain)
-            offer = make_offer(endpoint, session, prefer=self.codec or None)
+            offer = make_offer(endpoint, session, prefer=self.codec or None, video=self.video)
             z.invite_to(uri, dest, from_=self._identity_of(transferee), to=NameAddr(uri=uri),
                         body=offer, extra=(("Referred-By", _referred_by(request)),),
                         user_agent=self.host.user_agent)
@@ -609,7 +621,7 @@ class Call:
             status = error.status if isinstance(error, MediaError) else 500
             self._transfer_failed(None, status, "Service Unavailable")
 
-        self.host.media.allocate(self.call_id).addCallbacks(allocated, failed)
+        self.host.media.allocate(self.call_id, self.kinds).addCallbacks(allocated, failed)
 
     def _attended(self, leg: Leg, request: Request, txn: ServerTransaction, transferee: Leg,
                   replaces: tuple[str, str, str]) -> None:
@@ -674,7 +686,7 @@ class Call:
         mine, session, _, _ = self._sides(leg)
         if mine is None or session.direction() in (None, MediaDirection.SENDRECV):
             return
-        offer = make_offer(mine, session, prefer=self.codec or None)
+        offer = make_offer(mine, session, prefer=self.codec or None, video=self.video)
         leg.request("INVITE", body=offer, content_type=SDP, on_response=self._reanswered(leg))
 
     def _identity_of(self, leg: Leg) -> NameAddr:
@@ -714,7 +726,8 @@ class Call:
         assert transfer is not None and transfer.leg is not None
         assert transfer.endpoint is not None and transfer.session is not None
         try:
-            streams = remote_from_answer(transfer.session, response.body, None)
+            streams = remote_from_answer(transfer.session, response.body, None,
+                                         transfer.endpoint)
         except SdpProblemError:
             transfer.leg.hangup("bad SDP")
             self._transfer_failed(None, 502, "Bad Gateway")
@@ -745,7 +758,7 @@ class Call:
             mine, session, _theirs, _their_session = self._sides(leg)
             if response.success and response.body and mine is not None:
                 try:
-                    remote = remote_from_answer(session, response.body, None)
+                    remote = remote_from_answer(session, response.body, None, mine)
                 except SdpProblemError:
                     return
                 self.host.media.set_remote(mine.endpoint_id, remote)

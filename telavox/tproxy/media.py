@@ -46,8 +46,10 @@ __all__ = [
     "SdpProblemError",
     "answer_offer",
     "make_offer",
+    "media_kinds",
     "parse_body",
     "remote_from_answer",
+    "video_caps",
 ]
 
 AUDIO = MediaCapabilities(
@@ -146,6 +148,45 @@ def _remote(offerer: SessionDescription, negotiation: Negotiation,
     return tuple(out)
 
 
+def media_kinds(offer: SessionDescription | None) -> tuple[str, ...]:
+    """The endpoint streams a call needs for ``offer``: audio, and video when
+    the offer has an enabled video stream (relayed codec-agnostic)."""
+    if offer is not None and video_caps(offer) is not None:
+        return ("audio", "video")
+    return ("audio",)
+
+
+def video_caps(offer: SessionDescription) -> MediaCapabilities | None:
+    """Capabilities accepting every format of the offer's first enabled
+    video stream: the mediaserver relays video without looking inside, so
+    the two far ends agree on a codec between themselves."""
+    media = next((m for m in offer.media if m.media == "video" and m.port and m.is_rtp),
+                 None)
+    if media is None:
+        return None
+    codecs = tuple(Codec(r.encoding, r.clock_rate, r.channels, fmtp=media.fmtp(r.pt),
+                         payload_type=r.pt)
+                   for r in media.rtpmaps.values())
+    if not codecs:
+        return None
+    return MediaCapabilities(media="video", codecs=codecs, protos=(media.proto,))
+
+
+def _in_endpoint_order(streams: tuple[RemoteStream, ...], endpoint: MediaEndpoint
+                       ) -> tuple[RemoteStream, ...]:
+    """``streams`` index for index with the endpoint's streams (by kind)."""
+    by_kind: dict[str, RemoteStream] = {}
+    for stream in streams:
+        by_kind.setdefault(stream.kind, stream)
+    out = []
+    for local in endpoint.streams:
+        remote = by_kind.get(local.kind)
+        if remote is None:
+            break
+        out.append(remote)
+    return tuple(out)
+
+
 def _ports(endpoint: MediaEndpoint) -> dict[str, int]:
     ports: dict[str, int] = {}
     for stream in endpoint.streams:
@@ -161,7 +202,10 @@ def answer_offer(offer: SessionDescription, endpoint: MediaEndpoint, session: Lo
     first).  The offerer's order of preference is honoured (its first codec
     we carry is the one chosen); ``prefer`` puts one codec first otherwise.
     SdpProblemError(488) when no audio stream can be accepted."""
-    caps = _preferring(prefer)
+    caps = [_preferring(prefer)]
+    video = video_caps(offer)
+    if video is not None and any(s.kind == "video" for s in endpoint.streams):
+        caps.append(video)
     answer, negotiation = create_answer(offer, caps, session.address, _ports(endpoint),
                                         session.session_id, 0, honour_offerer_order=True)
     audio = negotiation.first("audio")
@@ -169,19 +213,26 @@ def answer_offer(offer: SessionDescription, endpoint: MediaEndpoint, session: Lo
         reasons = "; ".join(s.reason for s in negotiation.streams if s.reason) or "no audio"
         raise SdpProblemError(488, f"Not Acceptable Here ({reasons})")
     body = session.stamp(answer)
-    return body, _remote(offer, negotiation, signalling_address), audio.rtpmap.encoding.upper()
+    remote = _in_endpoint_order(_remote(offer, negotiation, signalling_address), endpoint)
+    return body, remote, audio.rtpmap.encoding.upper()
 
 
 def make_offer(endpoint: MediaEndpoint, session: LocalSession, *, prefer: str | None = None,
-               direction: MediaDirection = MediaDirection.SENDRECV) -> bytes:
-    """Our offer from ``endpoint`` (audio only), ``prefer`` first."""
-    offer = create_offer(_preferring(prefer), session.address, _ports(endpoint),
-                         session.session_id, 0, Direction(direction.value))
+               direction: MediaDirection = MediaDirection.SENDRECV,
+               video: MediaCapabilities | None = None) -> bytes:
+    """Our offer from ``endpoint``: audio with ``prefer`` first, and the
+    ``video`` formats when the endpoint has a video stream."""
+    caps = [_preferring(prefer)]
+    if video is not None and any(s.kind == "video" for s in endpoint.streams):
+        caps.append(video)
+    offer = create_offer(caps, session.address, _ports(endpoint), session.session_id, 0,
+                         Direction(direction.value))
     return session.stamp(offer)
 
 
 def remote_from_answer(session: LocalSession, answer_body: bytes,
-                       signalling_address: str | None) -> tuple[RemoteStream, ...]:
+                       signalling_address: str | None,
+                       endpoint: MediaEndpoint | None = None) -> tuple[RemoteStream, ...]:
     """The far end's streams from its answer to our last offer;
     SdpProblemError(488/400) when the answer is unusable."""
     offer = session.last
@@ -194,7 +245,8 @@ def remote_from_answer(session: LocalSession, answer_body: bytes,
         raise SdpProblemError(488, f"Not Acceptable Here ({e})") from None
     if negotiation.first("audio") is None:
         raise SdpProblemError(488, "Not Acceptable Here (audio refused)")
-    return _remote(answer, negotiation, signalling_address)
+    remote = _remote(answer, negotiation, signalling_address)
+    return remote if endpoint is None else _in_endpoint_order(remote, endpoint)
 
 
 def _preferring(name: str | None) -> MediaCapabilities:

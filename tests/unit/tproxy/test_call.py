@@ -109,10 +109,13 @@ class FakeMedia:
 
     def allocate(self, owner: str, kinds: tuple[str, ...] = ("audio",)) -> Any:
         eid = f"e{self.next}"
-        self.endpoints[eid] = MediaEndpoint(endpoint_id=eid, owner=owner, streams=(
-            LocalStream(kind="audio", address="198.51.100.1", rtp_port=self.next,
-                        rtcp_port=self.next + 1),))
-        self.next += 2
+        streams = []
+        for kind in kinds:
+            streams.append(LocalStream(kind=kind, address="198.51.100.1", rtp_port=self.next,
+                                       rtcp_port=self.next + 1))
+            self.next += 2
+        self.endpoints[eid] = MediaEndpoint(endpoint_id=eid, owner=owner,
+                                            streams=tuple(streams))
         return defer.succeed(self.endpoints[eid])
 
     def set_remote(self, eid: str, streams: tuple[RemoteStream, ...]) -> Any:
@@ -623,3 +626,37 @@ def test_session_timer_we_refresh() -> None:
     assert refresh.method == "INVITE" and refresh.call_id == "call-a"
     assert refresh.headers.get("Session-Expires") == "120;refresher=uas"
     assert refresh.body == answer  # same version: nothing changed
+
+
+VIDEO = (b"m=video 4100 RTP/AVP 96 97\r\na=rtpmap:96 H264/90000\r\n"
+         b"a=fmtp:96 profile-level-id=42e01f\r\na=rtpmap:97 VP8/90000\r\n")
+
+
+def test_video_is_relayed_codec_agnostic() -> None:
+    """A caller offering audio and video gets endpoints with both streams;
+    the callee is offered the caller's video formats as they are; the two
+    far ends' video streams reach the mediaserver index for index."""
+    clock = Clock()
+    plan = DialPlan(PlatformConfig(domain=DOMAIN),
+                    [UserConfig(extension="1001", password="x"),
+                     UserConfig(extension="1002", password="x")], ())
+    host = Host(FakeLegs(clock), FakeMedia(), plan)
+    request = invite_a(SDP_A + VIDEO)
+    leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
+                      host.contact())
+    call = Call(host, leg, plan.user("1001"), request.from_, "1002")
+    call.start(Route(RouteKind.USER, "1002"))
+    offer = parse_sdp(host.legs.requests[0].request.body)
+    assert [m.media for m in offer.media] == ["audio", "video"]
+    assert offer.media[1].formats == ("96", "97")
+    assert offer.media[1].fmtp(96) == "profile-level-id=42e01f"
+    b_respond(host, 200, SDP_B + VIDEO.replace(b"4100", b"5100").replace(b" 96 97", b" 96"))
+    answer = parse_sdp(host.legs.responses[-1].body)
+    assert [m.media for m in answer.media] == ["audio", "video"]
+    assert answer.media[1].port != 0
+    a_endpoint, b_endpoint = call.a_endpoint, call.b_endpoint
+    assert a_endpoint is not None and b_endpoint is not None
+    assert answer.media[1].port == a_endpoint.streams[1].rtp_port
+    assert [r.kind for r in host.media.remote[a_endpoint.endpoint_id]] == ["audio", "video"]
+    b_video = host.media.remote[b_endpoint.endpoint_id][1]
+    assert (b_video.kind, b_video.port, b_video.formats[0].name) == ("video", 5100, "H264")
