@@ -34,6 +34,7 @@ import enum
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from telavox.b2bua.reliable import ReliableProvisionals, requires_100rel
 from telavox.sip.dialog import Dialog, DialogError, DialogSet
 from telavox.sip.hdrtypes import HeaderError, NameAddr, Via
 from telavox.sip.message import Request, Response, make_cancel, make_response, new_tag
@@ -276,6 +277,13 @@ class IncomingLeg(Leg):
         self.local_tag = new_tag()
         self.dialog = Dialog.from_uas(request, self.local_tag, contact)
         self.state = LegState.PROCEEDING
+        self.reliable: ReliableProvisionals | None = None
+        """RFC 3262 state, when the caller requires 100rel."""
+        if requires_100rel(request):
+            timers = host.timers
+            self.reliable = ReliableProvisionals(
+                request, lambda r: host.respond(self.txn, r), self._no_prack, host.call_later,
+                timers.t1, timers.t2, timers.timeout)
         self._ok: Response | None = None
         self._timer: Cancellable | None = None
         self._interval = 0.0
@@ -290,14 +298,32 @@ class IncomingLeg(Leg):
 
     def provisional(self, status: int = 180, *, body: bytes = b"", reason: str | None = None,
                     extra: Extra = ()) -> None:
-        """Send 180 Ringing, or 183 Session Progress with early media SDP."""
-        if self.state is LegState.PROCEEDING:
-            self._final(status, reason, body, extra)
-
-    def answer(self, body: bytes, extra: Extra = ()) -> None:
-        """Accept with 200 OK and our SDP; retransmitted until the ACK."""
+        """Send 180 Ringing, or 183 Session Progress with early media SDP
+        (reliably, RFC 3262, when the caller requires 100rel)."""
         if self.state is not LegState.PROCEEDING:
             return
+        reliable = self.reliable
+        if reliable is None or status == 100:
+            self._final(status, reason, body, extra)
+            return
+        fields = (*extra, ("Require", "100rel"), ("RSeq", str(reliable.next_rseq())))
+        response = uas_response(self.invite, status, reason, to_tag=self.local_tag,
+                                contact=self.contact, body=body,
+                                content_type=SDP if body else None, extra=fields)
+        reliable.send(response)
+
+    def answer(self, body: bytes, extra: Extra = ()) -> None:
+        """Accept with 200 OK and our SDP; retransmitted until the ACK.  With
+        reliable provisionals, the 200 waits for the PRACK of any that
+        carried a session description (RFC 3262 §3)."""
+        if self.state is not LegState.PROCEEDING:
+            return
+        reliable = self.reliable
+        if reliable is not None and reliable.pending_sdp():
+            reliable.after = lambda: self.answer(body, extra)
+            return
+        if reliable is not None:
+            reliable.stop()
         self._ok = self._final(200, None, body, extra)
         self.state = LegState.ACCEPTED
         self._interval = self.host.timers.t1
@@ -307,8 +333,37 @@ class IncomingLeg(Leg):
     def reject(self, status: int, reason: str | None = None, extra: Extra = ()) -> None:
         """Refuse with a 3xx-6xx final response."""
         if self.state is LegState.PROCEEDING:
+            if self.reliable is not None:
+                self.reliable.stop()
             self._final(status, reason, b"", extra)
             self._terminate(f"rejected {status}")
+
+    def _no_prack(self) -> None:
+        """A reliable provisional got no PRACK in 64*T1 (RFC 3262 §3)."""
+        if self.state is LegState.PROCEEDING:
+            self.reject(500, "Server Internal Error (no PRACK)")
+            self.listener.leg_ended(self, "no PRACK")
+
+    def receive(self, request: Request, txn: ServerTransaction) -> None:
+        """In-dialog requests; a PRACK is answered here (RFC 3262 §3)."""
+        if request.method != "PRACK":
+            super().receive(request, txn)
+            return
+        dialog = self.dialog
+        if dialog is None or self.ended:
+            self.host.respond(txn, make_response(request, 481))
+            return
+        status = dialog.receive_request(request)
+        if status is not None:
+            self.host.respond(txn, make_response(request, status))
+            return
+        reliable = self.reliable
+        if reliable is not None and reliable.prack(request):
+            self.host.respond(txn, make_response(request, 200))
+            reliable.flush()
+        else:
+            self.host.respond(txn, make_response(
+                request, 481, "Call/Transaction Does Not Exist (no such RSeq)"))
 
     def abandon(self, reason: str = "abandoned") -> None:
         """Refuse with 487 while proceeding, else hang up."""
@@ -365,6 +420,8 @@ class IncomingLeg(Leg):
 
     def _stopped(self) -> None:
         self._stop_timer()
+        if self.reliable is not None:
+            self.reliable.stop()
 
 
 class OutgoingLeg(Leg):

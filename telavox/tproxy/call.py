@@ -845,7 +845,7 @@ class Call:
         self.a_endpoint = self.b_endpoint = None
 
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY, PRACK"
 
 
 @attrs.define

@@ -25,7 +25,7 @@ from telavox.sip.message import Request
 
 __all__ = ["MIN_SE", "SUPPORTED", "SessionTimer", "negotiate", "unsupported"]
 
-SUPPORTED = ("timer", "replaces")
+SUPPORTED = ("100rel", "timer", "replaces")
 """Option tags the SIP servers implement."""
 
 MIN_SE = 90

@@ -660,3 +660,71 @@ def test_video_is_relayed_codec_agnostic() -> None:
     assert [r.kind for r in host.media.remote[a_endpoint.endpoint_id]] == ["audio", "video"]
     b_video = host.media.remote[b_endpoint.endpoint_id][1]
     assert (b_video.kind, b_video.port, b_video.formats[0].name) == ("video", 5100, "H264")
+
+
+def _prack(call: Call, rseq: str, cseq: int) -> Request:
+    return _message(
+        "PRACK sip:127.0.0.1:5070 SIP/2.0\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-p{cseq}\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={call.incoming.local_tag}\nCall-ID: call-a\n"
+        f"CSeq: {cseq} PRACK\nRAck: {rseq} 10 INVITE\n")
+
+
+def reliable_setup() -> tuple[Host, Call, Clock]:
+    clock = Clock()
+    plan = DialPlan(PlatformConfig(domain=DOMAIN),
+                    [UserConfig(extension="1001", password="x"),
+                     UserConfig(extension="1002", password="x")], ())
+    host = Host(FakeLegs(clock), FakeMedia(), plan, no_answer_timeout=60.0)
+    request = invite_a()
+    request.headers.add("Require", "100rel")
+    request = parse_message(request.serialize())
+    leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
+                      host.contact())
+    call = Call(host, leg, plan.user("1001"), request.from_, "1002")
+    call.start(Route(RouteKind.USER, "1002"))
+    return host, call, clock
+
+
+def test_reliable_provisionals_when_the_caller_requires_100rel() -> None:
+    """RFC 3262: each 18x goes reliably (Require: 100rel, RSeq one higher),
+    retransmitted until its PRACK, one at a time; the 200 that answers an
+    offer waits for the PRACK of the 183 that carried the session."""
+    host, call, clock = reliable_setup()
+    b_respond(host, 180)
+    ringing = host.legs.responses[-1]
+    assert ringing.status == 180 and ringing.headers.get("Require") == "100rel"
+    rseq = int(ringing.headers.get("RSeq") or 0)
+    clock.advance(0.5)
+    assert host.legs.responses[-1] is ringing  # retransmitted
+    sent = len(host.legs.responses)
+    b_respond(host, 183, SDP_B)  # queued behind the unacknowledged 180
+    assert len(host.legs.responses) == sent
+    prack = _prack(call, str(rseq), 11)
+    call.incoming.receive(prack, FakeTxn(prack, SOURCE))  # type: ignore[arg-type]
+    statuses = [r.status for r in host.legs.responses[sent:]]
+    assert statuses == [200, 183]  # the PRACK's 200, then the queued 183
+    progress = host.legs.responses[-1]
+    assert int(progress.headers.get("RSeq") or 0) == rseq + 1 and progress.body
+    b_respond(host, 200, SDP_B)
+    assert host.legs.responses[-1] is progress  # the 200 waits for the PRACK
+    prack = _prack(call, str(rseq + 1), 12)
+    call.incoming.receive(prack, FakeTxn(prack, SOURCE))  # type: ignore[arg-type]
+    assert [r.status for r in host.legs.responses[-2:]] == [200, 200]
+    assert host.legs.responses[-1].cseq.method == "INVITE"
+    wrong = _prack(call, "1", 13)
+    call.incoming.receive(wrong, FakeTxn(wrong, SOURCE))  # type: ignore[arg-type]
+    assert host.legs.responses[-1].status == 481
+
+
+def test_no_prack_gives_up_the_call() -> None:
+    """A reliable 180 that never gets its PRACK: after 64*T1 the caller gets
+    500 and the callee's leg is cancelled."""
+    host, call, clock = reliable_setup()
+    b_respond(host, 180)
+    for _ in range(80):
+        clock.advance(0.5)
+    assert host.legs.responses[-1].status == 500
+    assert host.legs.requests[-1].request.method == "CANCEL"
+    assert call.state == "ended"

@@ -19,7 +19,7 @@ def invite(extra: str) -> Any:
 
 def test_require_check() -> None:
     """Options we do not implement are listed for 420; timer and replaces pass."""
-    assert unsupported(invite("Require: 100rel, timer\r\n")) == ["100rel"]
+    assert unsupported(invite("Require: precondition, timer, 100rel\r\n")) == ["precondition"]
     assert unsupported(invite("Require: timer\r\nRequire: replaces\r\n")) == []
     assert unsupported(invite("")) == []
 
