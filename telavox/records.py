@@ -339,14 +339,14 @@ class PlaySource:
     format; it is converted to the stream's codec) or a tone (``tone``: an
     Asterisk indications string such as ``"440/500,0/500"`` or the name of a
     tone of ``country``'s plan: ``ring``, ``busy``, ``congestion``, ``dial``,
-    ``callwaiting``), or DTMF ``digits`` sent as RFC 4733 events when the far
-    end negotiated them, else as in-band tones.  ``loop`` repeats the file or
-    tone until stopped."""
+    ``callwaiting``; empty: the mediaserver's configured country), or DTMF
+    ``digits`` sent as RFC 4733 events when the far end negotiated them, else
+    as in-band tones.  ``loop`` repeats the file or tone until stopped."""
 
     path: str = ""
     tone: str = ""
     digits: str = ""
-    country: str = "us"
+    country: str = ""
     loop: bool = False
 
 
