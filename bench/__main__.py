@@ -11,7 +11,7 @@ import datetime
 import sys
 from pathlib import Path
 
-from bench import call_load, options_load, proxy_load, rtp_core, sip_core
+from bench import call_load, options_load, proxy_load, rtp_core, rtp_relay, sip_core
 from bench.measure import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +84,15 @@ def main() -> int:
     print(table(calls), flush=True)
     sections.append(("SIP server: calls through sipproxy, tproxy and the mediaserver",
                      "make bench  (bench/call_load.py)", calls))
+    print("RTP relay under load (C load generator), beside a bare Twisted relay ...",
+          flush=True)
+    try:
+        relay = rtp_relay.run(progress=lambda line: print(line, flush=True))
+    except RuntimeError as e:
+        print(f"skipped: {e}", flush=True)
+        relay = [("RTP relay", "not measured", str(e).splitlines()[0])]
+    print(table(relay), flush=True)
+    sections.append(("mediaserver: RTP relay", "make bench  (bench/rtp_relay.py)", relay))
     stamp = datetime.date.today().isoformat()
     text = [
         "# Benchmarks",

@@ -33,20 +33,18 @@ call.  The digest ``uri`` SIPp sends is forced to the Request-URI with
 from __future__ import annotations
 
 import csv
-import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.measure import process_cpu
+from bench.measure import descendants, process_cpu, stop_process
 from tests.helpers.process import PlatformProcess, free_port, udp_exchange
 
 HERE = Path(__file__).resolve().parent
@@ -267,39 +265,6 @@ def _cpu(pid: int) -> float:
         return 0.0
 
 
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
-
-
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """SIGTERM (``timeout`` passes it on to its child), then SIGKILL if needed."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            for pid in reversed(descendants(proc.pid)):
-                with suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            proc.wait(5)
-
-
 @contextmanager
 def sipp_uas(budget: float, host: str = POOL_HOST) -> Iterator[tuple[str, int]]:
     """A SIPp UAS running ``uas_call.xml`` for at most ``budget`` seconds:
@@ -317,7 +282,7 @@ def sipp_uas(budget: float, host: str = POOL_HOST) -> Iterator[tuple[str, int]]:
                 raise RuntimeError(f"the SIPp UAS exited with {proc.returncode}")
             yield host, port
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 # --- steps, search, medians -------------------------------------------------------
@@ -435,7 +400,7 @@ def kamailio(pool: tuple[str, int], budget: float, children: int = 2) -> Iterato
             below = [p for p in descendants(proc.pid) if p != proc.pid]
             yield Target(port, lambda: below)
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 # --- reports ---------------------------------------------------------------------

@@ -4,9 +4,11 @@ Owns :class:`RtpSocket`.  A mediaserver opens and closes two sockets per
 call leg, thousands per second under load: Twisted's ``listenUDP`` builds a
 ``Port`` object and writes a log line on every open and close, which costs
 more than the call's signalling.  An RtpSocket is a bound non-blocking
-socket registered with ``reactor.addReader``: a wake-up reads every
-datagram waiting (up to a bound), and sending is the socket's own
-``sendto``.
+socket registered with ``reactor.addReader``: a wake-up reads one
+datagram (a media socket gets one every 20 ms, so reading on until the
+socket is empty would cost a failing system call and an exception per
+packet; the level-triggered poller wakes the reader again while datagrams
+wait), and sending is the socket's own ``sendto``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,6 @@ from twisted.internet.interfaces import IReadDescriptor
 from zope.interface import implementer
 
 __all__ = ["DatagramReceiver", "RtpSocket"]
-
-_MAX_READS = 64
-"""Datagrams read per wake-up before other sockets get their turn."""
-
 
 class DatagramReceiver(Protocol):
     """What an RtpSocket hands its datagrams to."""
@@ -57,19 +55,14 @@ class RtpSocket:
         return self._fileno
 
     def doRead(self) -> None:
-        """Read what is waiting (bounded) and hand each datagram on."""
-        recvfrom = self.socket.recvfrom
-        receive = self.receiver.datagramReceived
-        for _ in range(_MAX_READS):
-            try:
-                data, addr = recvfrom(65535)
-            except BlockingIOError:
-                return
-            except OSError:
-                # an ICMP error reported on the socket (port unreachable):
-                # nothing to read, try again on the next wake-up
-                return
-            receive(data, addr)
+        """Read one datagram and hand it on."""
+        try:
+            data, addr = self.socket.recvfrom(65535)
+        except OSError:
+            # nothing after all, or an ICMP error reported on the socket
+            # (port unreachable): try again on the next wake-up
+            return
+        self.receiver.datagramReceived(data, addr)
 
     def connectionLost(self, reason: Any) -> None:
         """The reactor dropped the socket (shutdown): close it."""
