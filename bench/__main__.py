@@ -35,6 +35,17 @@ NOTES = [
     "- Kamailio runs one UDP worker with `-x tlsf -m 1024`, answering",
     "  transaction-statefully with the same capability headers",
     "  (bench/kamailio-options.cfg).",
+    '- The whole-path call row counts everything one process does for a call:',
+    "  sipproxy twice (the caller's INVITE and the SIP server's INVITE to the",
+    "  callee), tproxy's two dialogs, SDP offer/answer on both legs, and four",
+    "  media sockets opened and closed.  sippy's B2BUA (the Python reference,",
+    '  ../shared/BENCHMARKS.md) spends 4.2-4.8 ms per call without media',
+    '  endpoints.',
+    '- The RTP relay rows come from a C load generator and sink',
+    '  (bench/c/rtpload.c, built by the benchmark) with the mediaserver in its',
+    '  own process (bench/mediaserver_runner.py); the floor is a bare Twisted',
+    '  UDP relay (bench/rtp_echo_floor.py) under the same load in the same',
+    '  run.  At light load most of the cost is the wake-up per packet.',
     "",
 ]
 
