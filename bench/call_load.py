@@ -10,8 +10,8 @@ callers are the users of :mod:`bench.proxy_load`; the callee is user
 :data:`CALLEE`, whose only binding is the SIPp UAS (registered once by a
 digest exchange from this module).  The figure is the platform's CPU time
 per call, measured as in :mod:`bench.proxy_load`; the Python reference is
-sippy's B2BUA at 4.2-4.8 ms per call on this kind of machine
-(../shared/BENCHMARKS.md), which allocates no media endpoints.
+sippy's B2BUA at 4.2-4.8 ms per call on this kind of machine, which
+allocates no media endpoints.
 """
 
 from __future__ import annotations
