@@ -63,6 +63,7 @@ from collections.abc import Iterable
 import attrs
 
 from telavox.records import BindingRecord
+from telavox.sip.errors import StatusEnum
 from telavox.sip.grammar import GrammarError, unquote
 from telavox.sip.hdrtypes import HeaderError, NameAddr
 from telavox.sip.message import Request
@@ -86,7 +87,7 @@ _MAX_REG_ID = 2**31 - 1
 _ONE_HOUR = 3600
 
 
-class Refusal(enum.Enum):
+class Refusal(StatusEnum):
     """Why a REGISTER is refused: the status code and reason phrase sent."""
 
     INVALID_CONTACT = (400, "Invalid Contact")
@@ -97,16 +98,6 @@ class Refusal(enum.Enum):
     TOO_MANY_CONTACTS = (403, "Too many contacts")
     INTERVAL_TOO_BRIEF = (423, "Interval Too Brief")
     OUT_OF_ORDER = (500, "Out-of-order CSeq")
-
-    @property
-    def status(self) -> int:
-        """The SIP status code."""
-        return self.value[0]
-
-    @property
-    def reason(self) -> str:
-        """The reason phrase."""
-        return self.value[1]
 
 
 class ChangeKind(enum.Enum):

@@ -21,7 +21,6 @@ the store in step behind the requests:
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 from collections.abc import Mapping
 from email.utils import formatdate
@@ -45,6 +44,7 @@ from telavox.registrar.bindings import (
     split_aor,
 )
 from telavox.registrar.users import UserDirectory
+from telavox.sip.errors import StatusEnum
 from telavox.sip.hdrtypes import HeaderError
 from telavox.sip.message import Request, Response, make_response, new_tag
 from telavox.sip.transaction import Source
@@ -53,7 +53,7 @@ from telavox.sip.uri import SipUri, unescape
 __all__ = ["AorRefusal", "RegistrarService"]
 
 
-class AorRefusal(enum.Enum):
+class AorRefusal(StatusEnum):
     """Why the To header of a REGISTER is refused (RFC 3261 §10.3 step 5)."""
 
     INVALID_TO = (400, "Invalid To")
@@ -214,7 +214,7 @@ class RegistrarService(BaseApplication):
         now = self.platform.reactor.seconds()
         refusal = self._check_to(request, user)
         if refusal is not None:
-            result = RegisterResult(*refusal.value)
+            result = RegisterResult(refusal.status, refusal.reason)
         else:
             result = self.table.register(request, source, user, now, self.rules)
         if result.ok:

@@ -1,6 +1,8 @@
 """Errors of the SIP core, each carrying the response it deserves.
 
-Owns: :class:`SipError` and its two sides (h11's split): :class:`RemoteSipError`
+Owns: :class:`StatusEnum` (the base of the enums that list every way a
+component refuses something, each member a ``(status, reason)`` pair),
+:class:`SipError` and its two sides (h11's split): :class:`RemoteSipError`
 for something a peer sent wrong (a malformed message: answer it with
 ``status``/``reason`` when a response is possible, else drop and log) and
 :class:`LocalSipError` for misuse of the core by our own code.
@@ -8,10 +10,25 @@ for something a peer sent wrong (a malformed message: answer it with
 
 from __future__ import annotations
 
+import enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from telavox.sip.message import Message
+
+
+class StatusEnum(enum.Enum):
+    """Members are ``(status, reason phrase)`` pairs of a SIP answer."""
+
+    @property
+    def status(self) -> int:
+        """The SIP status code."""
+        return int(self.value[0])
+
+    @property
+    def reason(self) -> str:
+        """The reason phrase."""
+        return str(self.value[1])
 
 
 class SipError(Exception):

@@ -12,10 +12,10 @@ uses these rules; nothing here does I/O or reads a clock.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 from collections.abc import Callable, Iterable
 
+from telavox.sip.errors import StatusEnum
 from telavox.sip.hdrtypes import BRANCH_MAGIC, HeaderError, NameAddr, Via
 from telavox.sip.message import Request, Response
 from telavox.sip.uri import SipUri
@@ -39,7 +39,7 @@ DEFAULT_MAX_FORWARDS = 70
 DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
 
 
-class Refusal(enum.Enum):
+class Refusal(StatusEnum):
     """Why a proxy answers a request itself instead of forwarding it."""
 
     UNSUPPORTED_URI_SCHEME = (416, "Unsupported URI Scheme")
@@ -48,16 +48,6 @@ class Refusal(enum.Enum):
     LOOP_DETECTED = (482, "Loop Detected")
     BAD_EXTENSION = (420, "Bad Extension")
     MALFORMED_ROUTE = (400, "Malformed Route")
-
-    @property
-    def status(self) -> int:
-        """The status code of the answer."""
-        return self.value[0]
-
-    @property
-    def reason(self) -> str:
-        """The reason phrase of the answer."""
-        return self.value[1]
 
 
 def validate(request: Request, supported: frozenset[str] = frozenset()
