@@ -13,6 +13,8 @@ from typing import ClassVar
 
 import attrs
 
+from telavox.sip.sdp.model import Direction
+
 
 class HealthStatus(enum.Enum):
     """How well a base application is doing."""
@@ -218,36 +220,11 @@ class MemberEvent(Event):
 # -- media: what tproxy and the mediaserver exchange (IMediaServer) -----------------------
 
 
-class MediaDirection(enum.Enum):
-    """An SDP direction attribute (RFC 3264 §5.1, §8.4): seen from the side
-    that wrote it."""
-
-    SENDRECV = "sendrecv"
-    SENDONLY = "sendonly"
-    RECVONLY = "recvonly"
-    INACTIVE = "inactive"
-
-    @property
-    def sends(self) -> bool:
-        """The side that wrote this direction sends media."""
-        return self in (MediaDirection.SENDRECV, MediaDirection.SENDONLY)
-
-    @property
-    def receives(self) -> bool:
-        """The side that wrote this direction accepts media."""
-        return self in (MediaDirection.SENDRECV, MediaDirection.RECVONLY)
-
-    def reversed(self) -> MediaDirection:
-        """The direction the other side answers with (sendonly ↔ recvonly)."""
-        return _REVERSED_DIRECTION[self]
-
-
-_REVERSED_DIRECTION = {
-    MediaDirection.SENDRECV: MediaDirection.SENDRECV,
-    MediaDirection.SENDONLY: MediaDirection.RECVONLY,
-    MediaDirection.RECVONLY: MediaDirection.SENDONLY,
-    MediaDirection.INACTIVE: MediaDirection.INACTIVE,
-}
+MediaDirection = Direction
+"""An SDP direction attribute (RFC 3264 §5.1, §8.4), seen from the side that
+wrote it: the SDP core's :class:`~telavox.sip.sdp.model.Direction` (with
+``sends``, ``receives`` and ``reverse()``), under the name the media records
+use."""
 
 
 @attrs.frozen

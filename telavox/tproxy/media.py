@@ -26,7 +26,6 @@ import attrs
 from telavox.records import MediaDirection, MediaEndpoint, MediaFormat, RemoteStream
 from telavox.sip.sdp import (
     Codec,
-    Direction,
     MediaCapabilities,
     Negotiation,
     RtpMap,
@@ -101,11 +100,7 @@ class LocalSession:
         """The direction of the first stream of our last description."""
         if self.last is None or not self.last.media:
             return None
-        return MediaDirection(self.last.media_direction(self.last.media[0]).value)
-
-
-def _direction(value: Direction) -> MediaDirection:
-    return MediaDirection(value.value)
+        return self.last.media_direction(self.last.media[0])
 
 
 def _formats(stream_codecs: Sequence[RtpMap], te_pt: int | None, te_rate: int,
@@ -139,7 +134,7 @@ def _remote(offerer: SessionDescription, negotiation: Negotiation,
             address=address,
             port=stream.remote_port,
             formats=_formats(stream.codecs, stream.telephone_event, te_rate, fmtp),
-            direction=_direction(offerer.media_direction(media)),
+            direction=offerer.media_direction(media),
             rtcp_port=stream.remote_rtcp_port,
             rtcp_mux=media.has_attribute("rtcp-mux"),
             ptime=stream.ptime,
@@ -226,7 +221,7 @@ def make_offer(endpoint: MediaEndpoint, session: LocalSession, *, prefer: str | 
     if video is not None and any(s.kind == "video" for s in endpoint.streams):
         caps.append(video)
     offer = create_offer(caps, session.address, _ports(endpoint), session.session_id, 0,
-                         Direction(direction.value))
+                         direction)
     return session.stamp(offer)
 
 
