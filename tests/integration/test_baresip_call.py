@@ -6,14 +6,14 @@ port of the SIP server is free again."""
 
 from __future__ import annotations
 
-import csv
 import socket
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.process import PlatformProcess, free_port
+from helpers.process import free_port
+from helpers.sipserver import read_cdrs, sip_server_platform
 from helpers.tools import require_tool
 
 from telavox.audio import read_wav, write_wav
@@ -72,33 +72,8 @@ def test_two_baresips_hear_each_other(tmp_path: Path) -> None:
     media port left open."""
     baresip = require_tool("baresip", "baresip-core")
     proxy_port = free_port()
-    platform = PlatformProcess(tmp_path, f"""
-[platform]
-domain = "{DOMAIN}"
-data_dir = "{tmp_path / 'var'}"
-
-[sipproxy]
-listen = ["udp:127.0.0.1:{proxy_port}"]
-
-[tlb]
-http_listen = ""
-probe_listen = "udp:127.0.0.1:{free_port()}"
-
-[mediaserver]
-rtp_ports = [{RTP_LOW}, {RTP_HIGH}]
-
-[[sipservers]]
-name = "sip1"
-listen = "udp:127.0.0.1:{free_port()}"
-
-[[users]]
-extension = "1001"
-password = "{PASSWORDS['1001']}"
-
-[[users]]
-extension = "1002"
-password = "{PASSWORDS['1002']}"
-""")
+    platform = sip_server_platform(tmp_path, domain=DOMAIN, passwords=PASSWORDS,
+                                   proxy_port=proxy_port, rtp_ports=(RTP_LOW, RTP_HIGH))
     tone = tmp_path / "tone.wav"
     t = np.arange(8000 * 6) / 8000
     write_wav(str(tone), (np.sin(2 * np.pi * TONE_HZ * t) * 8000).astype(np.int16), 8000)
@@ -140,8 +115,7 @@ password = "{PASSWORDS['1002']}"
     assert rate == 8000
     assert len(samples) > 8000, "less than a second of audio reached 1002"
     assert _power_at(samples, rate, TONE_HZ) > 0.5, "the tone is not what 1002 heard"
-    with open(tmp_path / "var" / "cdr.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_cdrs(tmp_path)
     assert [(r["caller"], r["callee"], r["disposition"]) for r in rows] == [
         ("1001", "1002", "answered")]
     log = platform.log()

@@ -10,7 +10,6 @@ media ports after each call."""
 
 from __future__ import annotations
 
-import csv
 import socket
 import struct
 import time
@@ -19,6 +18,7 @@ from typing import Any, ClassVar
 
 import pytest
 from helpers.process import PlatformProcess, free_port
+from helpers.sipserver import read_cdrs, sip_server_platform
 from twisted.internet import defer, reactor, task
 from twisted.internet.protocol import DatagramProtocol
 from twisted.trial import unittest
@@ -97,34 +97,10 @@ class CallsTest(unittest.TestCase):
 
         cls.folder = Path(tempfile.mkdtemp(prefix="telavox-calls-"))
         cls.proxy_port = free_port()
-        users = "\n".join(f'[[users]]\nextension = "{u}"\npassword = "{p}"\n'
-                          f'name = "User {u}"\n' for u, p in PASSWORDS.items())
-        cls.platform = PlatformProcess(cls.folder, f"""
-[platform]
-domain = "{DOMAIN}"
-data_dir = "{cls.folder / 'var'}"
-
-[sipproxy]
-listen = ["udp:127.0.0.1:{cls.proxy_port}"]
-
-[tlb]
-http_listen = ""
-probe_listen = "udp:127.0.0.1:{free_port()}"
-probe_interval = 0.5
-
-[mediaserver]
-address = "127.0.0.1"
-rtp_ports = [{RTP_LOW}, {RTP_HIGH}]
-
-[tproxy]
-no_answer_timeout = 3.0
-
-[[sipservers]]
-name = "sip1"
-listen = "udp:127.0.0.1:{free_port()}"
-
-{users}
-""")
+        cls.platform = sip_server_platform(
+            cls.folder, domain=DOMAIN, passwords=PASSWORDS, proxy_port=cls.proxy_port,
+            rtp_ports=(RTP_LOW, RTP_HIGH), names=True,
+            extra="[tproxy]\nno_answer_timeout = 3.0\n")
         cls.platform.start()
 
     @classmethod
@@ -168,11 +144,7 @@ listen = "udp:127.0.0.1:{free_port()}"
         return agent
 
     def cdrs(self) -> list[dict[str, str]]:
-        path = self.folder / "var" / "cdr.csv"
-        if not path.exists():
-            return []
-        with open(path, newline="") as f:
-            return list(csv.DictReader(f))
+        return read_cdrs(self.folder)
 
     def assert_port_free(self, port: int) -> None:
         """The mediaserver closed ``port``: it can be bound again."""

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 from helpers.process import PlatformProcess, free_port
+from helpers.sipserver import sip_server_platform
 from twisted.internet import defer, reactor, task
 from twisted.internet.protocol import DatagramProtocol
 from twisted.trial import unittest
@@ -68,33 +69,9 @@ class AbuseTest(unittest.TestCase):
     def setUpClass(cls) -> None:
         folder = Path(tempfile.mkdtemp(prefix="telavox-abuse-"))
         cls.proxy_port = free_port()
-        users = "\n".join(f'[[users]]\nextension = "{u}"\npassword = "{p}"\n'
-                          for u, p in PASSWORDS.items())
-        cls.platform = PlatformProcess(folder, f"""
-[platform]
-domain = "{DOMAIN}"
-data_dir = "{folder / 'var'}"
-
-[sip]
-t1 = {T1}
-t2 = 0.4
-
-[sipproxy]
-listen = ["udp:127.0.0.1:{cls.proxy_port}"]
-
-[tlb]
-http_listen = ""
-probe_listen = "udp:127.0.0.1:{free_port()}"
-
-[mediaserver]
-rtp_ports = [{RTP_LOW}, {RTP_HIGH}]
-
-[[sipservers]]
-name = "sip1"
-listen = "udp:127.0.0.1:{free_port()}"
-
-{users}
-""")
+        cls.platform = sip_server_platform(
+            folder, domain=DOMAIN, passwords=PASSWORDS, proxy_port=cls.proxy_port,
+            rtp_ports=(RTP_LOW, RTP_HIGH), extra=f"[sip]\nt1 = {T1}\nt2 = 0.4\n")
         cls.platform.start()
 
     @classmethod

@@ -5,14 +5,14 @@ phone).  Every phone SIPp plays registers with its password first."""
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.process import PlatformProcess, free_port
+from helpers.process import free_port
 from helpers.sipp import BENCH_SCENARIOS, TEST_SCENARIOS, Sipp
+from helpers.sipserver import read_cdrs, sip_server_platform
 from helpers.tools import require_tool
 
 pytestmark = pytest.mark.integration
@@ -26,40 +26,15 @@ class Platform:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.port = free_port()
-        users = "\n".join(f'[[users]]\nextension = "{u}"\npassword = "{p}"\n'
-                          for u, p in PASSWORDS.items())
-        self.process = PlatformProcess(folder, f"""
-[platform]
-domain = "{DOMAIN}"
-data_dir = "{folder / 'var'}"
-
-[sipproxy]
-listen = ["udp:127.0.0.1:{self.port}"]
-
-[tlb]
-http_listen = ""
-probe_listen = "udp:127.0.0.1:{free_port()}"
-
-[mediaserver]
-rtp_ports = [32000, 32199]
-
-[[sipservers]]
-name = "sip1"
-listen = "udp:127.0.0.1:{free_port()}"
-
-{users}
-""")
+        self.process = sip_server_platform(folder, domain=DOMAIN, passwords=PASSWORDS,
+                                           proxy_port=self.port, rtp_ports=(32000, 32199))
 
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def cdrs(self) -> list[dict[str, str]]:
-        path = self.folder / "var" / "cdr.csv"
-        if not path.exists():
-            return []
-        with open(path, newline="") as f:
-            return list(csv.DictReader(f))
+        return read_cdrs(self.folder)
 
     def wait_cdr(self, callee: str, limit: float = 5.0) -> dict[str, str]:
         deadline = time.monotonic() + limit
