@@ -252,6 +252,8 @@ class Leg:
         if status is not None:
             self.host.respond(txn, make_response(request, status))
             return
+        if self._answered_here(request, txn):
+            return
         if request.method == "BYE":
             self.host.respond(txn, make_response(request, 200))
             self._remote_end("remote BYE")
@@ -259,6 +261,10 @@ class Leg:
         if request.method == "INVITE" and request.body:
             self.remote_sdp = request.body
         self.listener.leg_request(self, request, txn)
+
+    def _answered_here(self, request: Request, txn: ServerTransaction) -> bool:
+        """Hook: answer an in-dialog request the leg handles itself (True)."""
+        return False
 
     def _remote_end(self, reason: str) -> None:
         if self._terminate(reason):
@@ -344,19 +350,10 @@ class IncomingLeg(Leg):
             self.reject(500, "Server Internal Error (no PRACK)")
             self.listener.leg_ended(self, "no PRACK")
 
-    def receive(self, request: Request, txn: ServerTransaction) -> None:
-        """In-dialog requests; a PRACK is answered here (RFC 3262 §3)."""
+    def _answered_here(self, request: Request, txn: ServerTransaction) -> bool:
+        """A PRACK is answered here (RFC 3262 §3)."""
         if request.method != "PRACK":
-            super().receive(request, txn)
-            return
-        dialog = self.dialog
-        if dialog is None or self.ended:
-            self.host.respond(txn, make_response(request, 481))
-            return
-        status = dialog.receive_request(request)
-        if status is not None:
-            self.host.respond(txn, make_response(request, status))
-            return
+            return False
         reliable = self.reliable
         if reliable is not None and reliable.prack(request):
             self.host.respond(txn, make_response(request, 200))
@@ -364,6 +361,7 @@ class IncomingLeg(Leg):
         else:
             self.host.respond(txn, make_response(
                 request, 481, "Call/Transaction Does Not Exist (no such RSeq)"))
+        return True
 
     def abandon(self, reason: str = "abandoned") -> None:
         """Refuse with 487 while proceeding, else hang up."""

@@ -863,31 +863,28 @@ class Transfer:
     transferor_gone: bool = False
 
 
-def _refer_target(refer_to: str | None) -> str | None:
-    """The user part of a Refer-To (the number to call), or None."""
+def _refer_uri(refer_to: str | None) -> SipUri | None:
+    """The SIP URI of a Refer-To, or None."""
     if not refer_to:
         return None
     try:
-        value = NameAddr.parse(refer_to)
+        uri = NameAddr.parse(refer_to).uri
     except HeaderError:
         return None
-    uri = value.uri
-    if isinstance(uri, SipUri) and uri.user:
-        return uri.user
-    return None
+    return uri if isinstance(uri, SipUri) else None
+
+
+def _refer_target(refer_to: str | None) -> str | None:
+    """The user part of a Refer-To (the number to call), or None."""
+    uri = _refer_uri(refer_to)
+    return uri.user if uri is not None and uri.user else None
 
 
 def _replaces(refer_to: str | None) -> tuple[str, str, str] | None:
     """(call-id, to-tag, from-tag) of a Replaces header embedded in a
     Refer-To URI (``?Replaces=...``, RFC 3891 §3, escaped), or None."""
-    if not refer_to:
-        return None
-    try:
-        value = NameAddr.parse(refer_to)
-    except HeaderError:
-        return None
-    uri = value.uri
-    if not isinstance(uri, SipUri):
+    uri = _refer_uri(refer_to)
+    if uri is None:
         return None
     text = next((v for k, v in uri.headers if k.lower() == "replaces"), None)
     if text is None:
