@@ -43,10 +43,8 @@ from telavox.sip.transaction import (
     Action,
     ClientTransaction,
     Destination,
-    ResponseIn,
     ServerTransaction,
-    TimedOut,
-    TransportFailed,
+    client_response,
 )
 from telavox.sip.ua import new_request, uas_response
 from telavox.sip.uri import Uri
@@ -189,13 +187,8 @@ class Leg:
                                         content_type=content_type if body else None)
 
         def on_event(event: Action) -> None:
-            if isinstance(event, ResponseIn):
-                response = event.response
-                if response.status < 200:
-                    return
-            elif isinstance(event, (TimedOut, TransportFailed)):
-                response = make_response(request, 408 if isinstance(event, TimedOut) else 503)
-            else:
+            response = client_response(request, event)
+            if response is None or response.status < 200:
                 return
             if method == "INVITE" and response.success:
                 self._ack(dialog, request, response)
@@ -480,13 +473,8 @@ class OutgoingLeg(Leg):
         request = self.invite
         if request is None:
             return
-        if isinstance(event, ResponseIn):
-            response = event.response
-        elif isinstance(event, TimedOut):
-            response = make_response(request, 408, "Request Timeout")
-        elif isinstance(event, TransportFailed):
-            response = make_response(request, 503, "Service Unavailable (transport failure)")
-        else:
+        response = client_response(request, event)
+        if response is None:
             return
         if response.status < 200:
             self._on_provisional(response)

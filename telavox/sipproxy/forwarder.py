@@ -34,9 +34,7 @@ from telavox.sip.transaction import (
     ClientTransaction,
     Destination,
     RequestIn,
-    ResponseIn,
-    TimedOut,
-    TransportFailed,
+    client_response,
 )
 from telavox.sip.uri import SipUri
 
@@ -146,12 +144,9 @@ class ProxyCall:
     # -- branch events ---------------------------------------------------------
 
     def _branch_event(self, branch: Branch, event: Action) -> None:
-        if isinstance(event, ResponseIn):
-            self._response(branch, event.response)
-        elif isinstance(event, TimedOut):
-            self._final(branch, make_response(branch.request, 408, "Request Timeout"))
-        elif isinstance(event, TransportFailed):
-            self._final(branch, make_response(branch.request, 503, "Service Unavailable"))
+        response = client_response(branch.request, event)
+        if response is not None:
+            self._response(branch, response)
 
     def _response(self, branch: Branch, response: Response) -> None:
         status = response.status

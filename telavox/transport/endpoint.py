@@ -53,6 +53,7 @@ from telavox.sip.transaction import (
     TimedOut,
     TransactionLayer,
     TransportFailed,
+    client_response,
 )
 from telavox.sip.transaction.server import response_destination
 from telavox.sip.uri import SipUri, format_host
@@ -405,15 +406,14 @@ class SipEndpoint:
         d: defer.Deferred[Response] = defer.Deferred()
 
         def on_event(event: Action) -> None:
-            if isinstance(event, ResponseIn):
-                if event.response.status < 200:
-                    if on_provisional is not None:
-                        on_provisional(event.response)
-                elif not d.called:
-                    d.callback(event.response)
-            elif isinstance(event, (TimedOut, TransportFailed)) and not d.called:
-                status = 408 if isinstance(event, TimedOut) else 503
-                d.callback(make_response(request, status))
+            response = client_response(request, event)
+            if response is None:
+                return
+            if response.status < 200:
+                if on_provisional is not None:
+                    on_provisional(response)
+            elif not d.called:
+                d.callback(response)
 
         self.send_request(request, dest, on_event)
         return d

@@ -47,11 +47,10 @@ from telavox.sip.transaction import (
     ClientTransaction,
     Destination,
     RequestIn,
-    ResponseIn,
     ServerTransaction,
     StrayResponse,
-    TimedOut,
     TransportFailed,
+    client_response,
 )
 from telavox.sip.ua import authorize, new_call_id, new_cnonce, new_request, uas_response
 from telavox.sip.uri import SipUri, Uri, parse_uri
@@ -215,13 +214,8 @@ class Call:
     def _invite_event(self, request: Request, event: Action) -> None:
         if request is not self.request:
             return  # an earlier attempt, answered with a challenge
-        if isinstance(event, ResponseIn):
-            response = event.response
-        elif isinstance(event, TimedOut):
-            response = make_response(request, 408)
-        elif isinstance(event, TransportFailed):
-            response = make_response(request, 503)
-        else:
+        response = client_response(request, event)
+        if response is None:
             return
         if response.status < 200:
             self._on_provisional(response)

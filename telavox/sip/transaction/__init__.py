@@ -21,6 +21,7 @@ from telavox.sip.transaction.events import (
     Terminated,
     TimedOut,
     TransportFailed,
+    client_response,
 )
 from telavox.sip.transaction.layer import TransactionLayer
 from telavox.sip.transaction.server import ServerInvite, ServerNonInvite, ServerTransaction
@@ -44,4 +45,5 @@ __all__ = [
     "TimedOut",
     "TransactionLayer",
     "TransportFailed",
+    "client_response",
 ]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from telavox.sip.message import Message, Request, Response
+from telavox.sip.message import Message, Request, Response, make_response
 
 if TYPE_CHECKING:
     from telavox.sip.transaction.client import ClientTransaction
@@ -173,3 +173,16 @@ class Terminated:
 
 Action = (Send | RequestIn | ResponseIn | AckIn | StrayResponse | TimedOut | TransportFailed
           | Terminated)
+
+
+def client_response(request: Request, event: Action) -> Response | None:
+    """The response a client transaction's event stands for: the one
+    received, or the 408 (timeout) or 503 (transport failure) that §8.1.3.1
+    and §8.1.3.2 make up locally; None for other events."""
+    if isinstance(event, ResponseIn):
+        return event.response
+    if isinstance(event, TimedOut):
+        return make_response(request, 408, "Request Timeout")
+    if isinstance(event, TransportFailed):
+        return make_response(request, 503, "Service Unavailable (transport failure)")
+    return None
