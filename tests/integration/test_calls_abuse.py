@@ -222,3 +222,29 @@ class AbuseTest(unittest.TestCase):
         for call in calls:
             yield wait(call.bye())
         del sink_a
+
+    def test_sip_server_refuses_strangers(self) -> None:
+        """The SIP server's port answers only sipproxy, the tlb prober and
+        the gateways: an INVITE sent to it directly from elsewhere gets 403
+        and starts no call."""
+        import re
+
+        from helpers.process import udp_exchange
+
+        from telavox.sip.message import Response
+        from telavox.sip.parser import parse_message
+
+        found = re.search(r'name = "sip1"\nlisten = "udp:127\.0\.0\.1:(\d+)"',
+                          self.platform.config.read_text())
+        assert found is not None
+        invite = (f"INVITE sip:1002@{DOMAIN} SIP/2.0\r\n"
+                  "Via: SIP/2.0/UDP 127.0.0.1:5999;rport;branch=z9hG4bK-stranger\r\n"
+                  f"Max-Forwards: 70\r\nFrom: <sip:1001@{DOMAIN}>;tag=s\r\n"
+                  f"To: <sip:1002@{DOMAIN}>\r\nCall-ID: stranger-1\r\nCSeq: 1 INVITE\r\n"
+                  "Contact: <sip:1001@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n").encode()
+        response = parse_message(udp_exchange(int(found.group(1)), invite) or b"")
+        self.assertIsInstance(response, Response)
+        assert isinstance(response, Response)
+        self.assertEqual(response.status, 403)
+        self.assertIn("not a configured peer", response.reason)
+        self.assertNotIn("call stranger-1", self.platform.log())  # no call was started
