@@ -5,8 +5,7 @@ mediaserver, as one base application per ``[[sipservers]]`` entry with a
 Owns :class:`SipServerService`: the SIP endpoint on the member's listen
 address (accepting only sipproxy, the tlb prober and the gateways), the
 table of calls and legs, the dial plan, CDRs (store and CSV) and call
-events, and the adapter (:class:`EndpointLegHost`) that lets the sans-IO
-legs act on the endpoint.
+events; its legs live in a :class:`~telavox.b2bua.endpoint.LegTable`.
 """
 
 from __future__ import annotations
@@ -21,26 +20,22 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from telavox.b2bua.leg import IncomingLeg, Leg, LegHost, OutgoingLeg
+from telavox.b2bua.endpoint import EndpointLegHost, LegTable
+from telavox.b2bua.leg import IncomingLeg, Leg, LegHost
 from telavox.base import BaseApplication, Platform
 from telavox.config.model import PoolMemberConfig, UserConfig
 from telavox.interfaces import IMediaServer, ITlb
 from telavox.records import CallEvent, CdrRecord, Health, MediaEvent
 from telavox.sip.dialog import DialogError
-from telavox.sip.hdrtypes import HeaderError, NameAddr, Via
-from telavox.sip.message import Request, Response, make_response, new_tag
-from telavox.sip.timers import TimerConfig
+from telavox.sip.hdrtypes import HeaderError, NameAddr
+from telavox.sip.message import Request, new_tag
 from telavox.sip.transaction import (
     AckIn,
-    Action,
-    ClientTransaction,
     Destination,
     RequestIn,
-    ServerTransaction,
     StrayResponse,
-    TransportFailed,
 )
-from telavox.sip.uri import SipUri, Uri
+from telavox.sip.uri import SipUri
 from telavox.tproxy.call import ALLOW, Call
 from telavox.tproxy.dialplan import DialPlan, Route, RouteKind
 from telavox.tproxy.sessiontimer import SUPPORTED, negotiate, unsupported
@@ -49,46 +44,13 @@ from telavox.transport.endpoint import SipEndpoint
 from telavox.transport.interfaces import ISipHandler
 from telavox.transport.policy import PeerPolicy
 
-__all__ = ["CDR_FIELDS", "EndpointLegHost", "SipServerService"]
+__all__ = ["CDR_FIELDS", "SipServerService"]
 
 CDR_FIELDS = ("start_time", "answer_time", "end_time", "caller", "callee", "disposition",
               "codec", "sip_server", "hangup_cause", "call_id", "correlation_id")
 """Columns of the CDR CSV file, in order."""
 CDR_FLUSH_INTERVAL = 1.0
 """Seconds between batched CDR writes (a crash loses at most this much)."""
-
-
-class EndpointLegHost:
-    """The :class:`~telavox.b2bua.leg.LegHost` of legs living on a SIP endpoint."""
-
-    def __init__(self, endpoint: SipEndpoint, reactor: Any, transport: str) -> None:
-        self.endpoint = endpoint
-        self.reactor = reactor
-        self.transport = transport
-        self.timers: TimerConfig = endpoint.options.timers
-
-    def send_request(self, request: Request, dest: Destination,
-                     on_event: Callable[[Action], None]) -> ClientTransaction:
-        return self.endpoint.send_request(request, dest, on_event)
-
-    def respond(self, txn: ServerTransaction, response: Response) -> None:
-        self.endpoint.respond(txn, response)
-
-    def send_stateless(self, message: Request | Response, dest: Destination) -> None:
-        self.endpoint.send_stateless(message, dest)
-
-    def via_for(self, dest: Destination) -> Via:
-        return self.endpoint.via_for(dest)
-
-    def destination_for(self, uri: Uri) -> Destination:
-        if not isinstance(uri, SipUri):
-            raise DialogError(f"cannot send to {uri}")
-        transport = uri.transport or ("tls" if uri.secure else self.transport)
-        port = uri.port or (5061 if transport == "tls" else 5060)
-        return self.endpoint.destination(transport, uri.param("maddr") or uri.host_bare, port)
-
-    def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
-        return self.reactor.callLater(delay, fn)
 
 
 def _host_port(address: ListenAddress) -> str:
@@ -130,8 +92,7 @@ class SipServerService(BaseApplication):
         self.user_agent = self.tproxy.user_agent
         self.dialplan = self._dialplan(config)
         self.calls: dict[str, Call] = {}
-        self._legs: dict[tuple[str, str], Leg] = {}
-        self._incoming: dict[ServerTransaction, IncomingLeg] = {}
+        self.table = LegTable(platform.reactor.callLater, self.legs.timers.timeout)
         self._cdrs: list[CdrRecord] = []
         self._cdr_loop: task.LoopingCall | None = None
         self._cdr_file: IO[str] | None = None
@@ -225,7 +186,7 @@ class SipServerService(BaseApplication):
     def stats(self) -> Mapping[str, float]:
         out: dict[str, float] = dict(self.counters)
         out["active_calls"] = len(self.calls)
-        out["legs"] = len(self._legs)
+        out["legs"] = len(self.table)
         out["media_endpoints"] = len(self.media.endpoint_ids())
         return out
 
@@ -262,37 +223,14 @@ class SipServerService(BaseApplication):
         return tuple(out)
 
     def register_leg(self, leg: Leg) -> None:
-        key = self._leg_key(leg)
-        if key is not None:
-            self._legs[key] = leg
-        if isinstance(leg, IncomingLeg):
-            self._incoming[leg.txn] = leg
+        self.table.register(leg)
 
     def unregister_leg(self, leg: Leg) -> None:
-        key = self._leg_key(leg)
-        if key is not None and self._legs.get(key) is leg:
-            # keep the leg reachable for a late BYE/ACK retransmission: legs are
-            # forgotten when their transactions are over (Timer J/H scale)
-            self.reactor.callLater(self.legs.timers.timeout, self._forget_leg, key, leg)
-        if isinstance(leg, IncomingLeg):
-            self._incoming.pop(leg.txn, None)
+        self.table.unregister(leg)
 
     def find_leg(self, call_id: str, local_tag: str) -> Leg | None:
         """The live leg whose dialog has ``call_id`` and our tag ``local_tag``."""
-        leg = self._legs.get((call_id, local_tag))
-        return None if leg is None or leg.ended else leg
-
-    def _forget_leg(self, key: tuple[str, str], leg: Leg) -> None:
-        if self._legs.get(key) is leg:
-            del self._legs[key]
-
-    @staticmethod
-    def _leg_key(leg: Leg) -> tuple[str, str] | None:
-        if isinstance(leg, IncomingLeg):
-            return (leg.invite.call_id, leg.local_tag)
-        if isinstance(leg, OutgoingLeg) and leg.invite is not None:
-            return (leg.invite.call_id, leg.invite.from_tag or "")
-        return None
+        return self.table.find(call_id, local_tag)
 
     def call_ended(self, call: Call, cdr: CdrRecord) -> None:
         self.calls.pop(call.call_id, None)
@@ -347,13 +285,9 @@ class SipServerService(BaseApplication):
         request = event.request
         method = request.method
         if method == "CANCEL":
-            self._cancel(event)
+            self.table.cancel(endpoint, event)
         elif request.to_tag:
-            leg = self._legs.get((request.call_id, request.to_tag))
-            if leg is None:
-                endpoint.reply(event, 481)
-            else:
-                leg.receive(request, event.txn)
+            self.table.in_dialog(endpoint, event)
         elif method == "INVITE":
             self._invite(event)
         elif method == "OPTIONS":
@@ -414,43 +348,17 @@ class SipServerService(BaseApplication):
                 return None
         return None
 
-    def _cancel(self, event: RequestIn) -> None:
-        invite = self.endpoint.layer.find_invite(event.request)
-        if invite is None:
-            self.endpoint.reply(event, 481)
-            return
-        self.endpoint.reply(event, 200)
-        leg = self._incoming.get(invite)
-        if leg is not None:
-            leg.cancelled()
-        else:
-            last = invite.last_response
-            if last is None or last.status < 200:
-                self.endpoint.respond(invite, make_response(invite.request, 487,
-                                                            to_tag=new_tag()))
-
     def handle_ack(self, endpoint: SipEndpoint, event: AckIn) -> None:
         """The ACK of a 2xx we sent on an A leg."""
-        request = event.request
-        leg = self._legs.get((request.call_id, request.to_tag or ""))
-        if isinstance(leg, IncomingLeg):
-            leg.acked(request)
+        self.table.ack(event)
 
     def handle_stray_response(self, endpoint: SipEndpoint, event: StrayResponse) -> None:
         """A 2xx retransmitted after our INVITE's transaction ended: ACK again."""
-        response = event.response
-        if not response.success or response.cseq.method != "INVITE":
-            return
-        leg = self._legs.get((response.call_id, response.from_tag or ""))
-        if isinstance(leg, OutgoingLeg):
-            leg.retransmitted_2xx(response)
+        self.table.stray_response(event)
 
     def handle_server_failure(self, endpoint: SipEndpoint, event: Any) -> None:
         """A response on an A leg's INVITE never got its ACK or could not be sent."""
-        leg = self._incoming.get(event.txn)
-        if leg is not None:
-            leg.server_failed("transport failure" if isinstance(event, TransportFailed)
-                              else "no ACK")
+        self.table.server_failure(event)
 
 
 class _NoListener:

@@ -11,6 +11,7 @@ import attrs
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
+from telavox.b2bua.endpoint import LegTable
 from telavox.b2bua.leg import IncomingLeg
 from telavox.config.model import PlatformConfig, UserConfig
 from telavox.records import CdrRecord, LocalStream, MediaEndpoint, RemoteStream
@@ -167,7 +168,7 @@ class Host:
         return tuple((n, v) for n, v in request.headers if n.lower().startswith("x-"))
 
     def register_leg(self, leg: Any) -> None:
-        key = _leg_key(leg)
+        key = LegTable.key(leg)
         if key is not None:
             self.index[key] = leg
 
@@ -476,14 +477,6 @@ def test_late_offer_is_made_in_the_200_and_answered_in_the_ack() -> None:
     assert call.state == "answered"
     assert host.media.remote[a_endpoint.endpoint_id][0].port == 4002
     assert call.codec == "PCMA"
-
-
-def _leg_key(leg: Any) -> tuple[str, str] | None:
-    if isinstance(leg, IncomingLeg):
-        return (leg.invite.call_id, leg.local_tag)
-    if leg.invite is not None:
-        return (leg.invite.call_id, leg.invite.from_tag or "")
-    return None
 
 
 def _answered_on(host: Host, call_id: str, callee: str, sdp_port: int) -> Call:
