@@ -217,6 +217,18 @@ class MemberEvent(Event):
     reason: str = ""
 
 
+@attrs.frozen(kw_only=True)
+class TrunkEvent(Event):
+    """A gateway's carrier trunk went ``up`` or ``down`` (OPTIONS keep-alive,
+    registration, answers to calls); ``reason`` says what showed it."""
+
+    topic: ClassVar[str] = "trunk"
+    gateway: str
+    trunk: str
+    what: str
+    reason: str = ""
+
+
 # -- media: what tproxy and the mediaserver exchange (IMediaServer) -----------------------
 
 

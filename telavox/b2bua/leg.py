@@ -61,6 +61,7 @@ __all__ = [
 SDP = "application/sdp"
 Extra = Sequence[tuple[str, str]]
 ResponseCallback = Callable[[Response], object]
+Authenticator = Callable[[Request, Response, Via], "Request | None"]
 
 
 class Cancellable(Protocol):
@@ -430,6 +431,9 @@ class OutgoingLeg(Leg):
         self._forks: DialogSet | None = None
         self._cancel_wanted = False
         self._cancel_sent = False
+        self.authenticate: Authenticator | None = None
+        """Answers a 401/407 to our INVITE: the retry to send (§22.2: same
+        Call-ID and From tag, CSeq one higher), or None to fail the leg."""
 
     def invite_to(self, uri: Uri, dest: Destination, *, from_: NameAddr, to: NameAddr,
                   body: bytes, call_id: str | None = None, extra: Extra = (),
@@ -532,10 +536,25 @@ class OutgoingLeg(Leg):
 
     def _on_failure(self, response: Response) -> None:
         assert self._forks is not None
+        if response.status in (401, 407) and self._retry(response):
+            return
         self._forks.on_response(response)
         self.final = response
         if self._terminate(f"{response.status} {response.reason}") and not self._cancel_wanted:
             self.listener.leg_failed(self, response)
+
+    def _retry(self, response: Response) -> bool:
+        """Send the INVITE again with credentials; False when there are none."""
+        if (self.authenticate is None or self.invite is None or self.dest is None
+                or self._cancel_wanted or self.ended):
+            return False
+        retry = self.authenticate(self.invite, response, self.host.via_for(self.dest))
+        if retry is None:
+            return False
+        self.invite = retry
+        self._forks = DialogSet(retry)
+        self.txn = self.host.send_request(retry, self.dest, self._invite_event)
+        return True
 
     def retransmitted_2xx(self, response: Response) -> None:
         """A 2xx for our INVITE arriving after its transaction ended (§13.2.2.4):

@@ -140,6 +140,9 @@ class PlatformConfig:
                                validator=_digits)
     international_prefix: str = doc("Prefix of international numbers.", default="00",
                                     validator=_digits)
+    dns_servers: tuple[str, ...] = doc("DNS servers (host or host:port) for the trunks' "
+                                       "host names; empty: the system's resolv.conf.",
+                                       default=(), converter=tuple)
 
 
 @attrs.frozen
@@ -254,6 +257,8 @@ class UserConfig:
                                 validator=attrs.validators.in_(CLASSES_OF_SERVICE))
     external_number: str = doc("E.164 caller ID toward carriers, e.g. +46812345678.",
                                default="", validator=_e164_or_empty)
+    caller_id_withheld: bool = doc("Withhold the caller ID from called parties outside "
+                                   "(sent with Privacy: id, RFC 3323).", default=False)
     forward_always: str = doc("Forward every call to this number (empty: off).", default="")
     forward_busy: str = doc("Forward when the user is busy (486/600).", default="")
     forward_no_answer: str = doc("Forward when the user does not answer in time.",
@@ -296,6 +301,81 @@ class PoolMemberConfig:
         return self.listen or self.address
 
 
+NUMBER_FORMATS = ("e164", "international", "national", "digits")
+"""How a trunk writes numbers toward its carrier: ``e164`` (+46812345678),
+``international`` (0046812345678), ``national`` (08123456578 for numbers of
+the platform's country, international otherwise), ``digits`` (46812345678)."""
+
+
+def _trunk_uri(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    from telavox.sip.uri import SipUri, UriError, parse_uri
+
+    try:
+        uri = parse_uri(value)
+    except UriError as e:
+        raise ValueError(f"{value!r} is not a SIP URI ({e})") from None
+    if not isinstance(uri, SipUri) or uri.user:
+        raise ValueError(f"{value!r} must be a SIP URI without a user part, e.g. "
+                         "'sip:carrier.example.net' or 'sip:192.0.2.1:5060;transport=tcp'")
+
+
+def _number_format(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    if value not in NUMBER_FORMATS:
+        raise ValueError(f"must be one of {', '.join(NUMBER_FORMATS)}, got {value!r}")
+
+
+def _networks(inst: object, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for network in value:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ValueError(f"{network!r} is not an IP address or network") from None
+
+
+def _carrier_listen(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    if value:
+        _not_wildcard(inst, attr, (ListenAddress.parse(value),))
+
+
+@attrs.frozen
+class TrunkConfig:
+    """``[[gateways.trunks]]``: one carrier trunk of a gateway."""
+
+    name: str = doc("Name of the trunk, e.g. carrier-a.", validator=_name)
+    address: str = doc("The carrier's SIP URI, e.g. 'sip:sip.carrier.example' (resolved "
+                       "per RFC 3263: NAPTR, SRV, A/AAAA) or 'sip:192.0.2.1:5060;"
+                       "transport=tcp'.", validator=_trunk_uri)
+    username: str = doc("User name for the carrier's digest challenges and the "
+                        "registration (empty: no credentials).", default="")
+    password: str = doc("Password for the carrier's digest challenges.", default="")
+    realm: str = doc("Answer only challenges of this realm (empty: any realm).",
+                     default="")
+    register: bool = doc("Keep a registration with the carrier (REGISTER with "
+                         "username), refreshed before it expires.", default=False)
+    register_expires: int = doc("Registration lifetime asked for, seconds.", default=600,
+                                validator=_in_range(60, 86400))
+    from_domain: str = doc("Domain of From/To/P-Asserted-Identity toward the carrier "
+                           "(empty: the carrier's host).", default="")
+    invite_timeout: float = doc("Seconds to wait for a provisional response before the "
+                                "next trunk is tried.", default=4.0,
+                                validator=_in_range(0.5, 60))
+    options_interval: float = doc("Seconds between OPTIONS keep-alives to the carrier "
+                                  "(0: none).", default=30.0, validator=_in_range(0, 3600))
+    number_format: str = doc("How numbers are written toward the carrier: e164, "
+                             "international, national or digits.", default="e164",
+                             validator=_number_format)
+    tech_prefix: str = doc("Prefix put before called numbers toward the carrier (and "
+                           "removed from numbers it sends).", default="", validator=_digits)
+    allow: tuple[str, ...] = doc("Extra source addresses or networks the carrier sends "
+                                 "from (its resolved addresses are always allowed).",
+                                 default=(), converter=tuple, validator=_networks)
+
+
+def _did(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    if not re.match(r"^\+[1-9][0-9]{1,14}$", value):
+        raise ValueError(f"{value!r} is not an E.164 number (+ and 2-15 digits)")
+
+
 @attrs.frozen
 class GatewayConfig:
     """``[[gateways]]``: a gateway toward a carrier network."""
@@ -303,9 +383,30 @@ class GatewayConfig:
     name: str = doc("Name of the gateway, e.g. tdcproxy1.", validator=_name)
     address: str = doc("Its platform-side SIP address as transport:host:port, when it runs "
                        "elsewhere.", default="", validator=_target_address)
+    listen: str = doc("Host it in this process, its platform side listening on this "
+                      "transport:host:port.", default="", validator=_target_address)
+    carrier_listen: str = doc("Where a hosted gateway faces its carriers, as "
+                              "transport:host:port [advertise host[:port]].", default="",
+                              validator=_carrier_listen)
     prefixes: tuple[str, ...] = doc("E.164 prefixes it carries (longest match wins), e.g. "
                                     "['+46']; [''] for everything.", default=(),
                                     validator=_prefixes)
+    trunks: tuple[TrunkConfig, ...] = doc("Its carrier trunks, tried in order.", default=())
+    user_agent: str = doc("User-Agent/Server toward carriers.", default="telavox")
+
+    @property
+    def sip_address(self) -> str:
+        """Where the gateway receives SIP from the platform."""
+        return self.listen or self.address
+
+
+@attrs.frozen
+class DidConfig:
+    """``[[dids]]``: an external number and the dial-plan target it rings."""
+
+    number: str = doc("The E.164 number callers dial, e.g. +46812345600.", validator=_did)
+    target: str = doc("What it rings: a user's extension or a [[dialplan]] number (IVR, "
+                      "voicemail, conference...).", validator=_extension)
 
 
 @attrs.frozen
@@ -408,6 +509,7 @@ class Config:
     users: tuple[UserConfig, ...] = doc("", default=())
     sipservers: tuple[PoolMemberConfig, ...] = doc("", default=())
     gateways: tuple[GatewayConfig, ...] = doc("", default=())
+    dids: tuple[DidConfig, ...] = doc("", default=())
 
     def check(self) -> list[tuple[str, str]]:
         """Rules across sections: ``(key, problem)`` pairs, empty when fine."""
@@ -425,6 +527,7 @@ class Config:
         problems += self._check_users()
         problems += self._check_pool()
         problems += self._check_dialplan()
+        problems += self._check_dids()
         registrar = self.registrar
         if not registrar.min_expires <= registrar.default_expires <= registrar.max_expires:
             problems.append(("registrar.default_expires",
@@ -468,6 +571,38 @@ class Config:
                                                       "hosted here"))
         return problems
 
+    @staticmethod
+    def _check_gateway(key: str, gateway: GatewayConfig) -> list[tuple[str, str]]:
+        problems = []
+        if gateway.listen and not gateway.carrier_listen:
+            problems.append((f"{key}.carrier_listen", "needed by a gateway hosted here"))
+        if gateway.listen and not gateway.trunks:
+            problems.append((f"{key}.trunks", "a gateway hosted here needs a trunk"))
+        names: set[str] = set()
+        for j, trunk in enumerate(gateway.trunks):
+            where = f"{key}.trunks[{j}]"
+            if trunk.name in names:
+                problems.append((f"{where}.name", f"{trunk.name!r} is used twice"))
+            names.add(trunk.name)
+            if trunk.register and not (trunk.username and trunk.password):
+                problems.append((f"{where}.register", "needs username and password"))
+            if bool(trunk.username) != bool(trunk.password):
+                problems.append((f"{where}.password", "give username and password together"))
+        return problems
+
+    def _check_dids(self) -> list[tuple[str, str]]:
+        problems = []
+        targets = {u.extension for u in self.users} | {e.number for e in self.dialplan}
+        seen: set[str] = set()
+        for i, did in enumerate(self.dids):
+            if did.number in seen:
+                problems.append((f"dids[{i}].number", f"{did.number} is listed twice"))
+            seen.add(did.number)
+            if did.target not in targets:
+                problems.append((f"dids[{i}].target", f"no user or [[dialplan]] number "
+                                                       f"{did.target}"))
+        return problems
+
     def _check_pool(self) -> list[tuple[str, str]]:
         problems = []
         names: set[str] = set()
@@ -478,16 +613,16 @@ class Config:
                 if entry.name in names:
                     problems.append((f"{kind}[{i}].name", f"{entry.name!r} is used twice"))
                 names.add(entry.name)
-                hosted = isinstance(entry, PoolMemberConfig) and entry.listen
+                hosted = bool(entry.listen)
                 if hosted and entry.address:
                     problems.append((f"{kind}[{i}].address",
                                      "give either address (elsewhere) or listen (hosted "
                                      "here), not both"))
                 elif not entry.address and not hosted:
                     problems.append((f"{kind}[{i}].address",
-                                     "needed (components of this kind are not hosted "
-                                     "in this process yet)" if kind == "gateways" else
                                      "needed: address (elsewhere) or listen (hosted here)"))
+                if isinstance(entry, GatewayConfig):
+                    problems += self._check_gateway(f"{kind}[{i}]", entry)
         members = {m.name for m in self.sipservers}
         for target, member in self.tlb.pins.items():
             if member not in members:

@@ -87,7 +87,7 @@ class TlbService(BaseApplication):
         config = platform.config
         self._reactor = platform.reactor
         sipservers = [PoolMember(m.name, m.sip_address) for m in config.sipservers]
-        gateways = [PoolMember(g.name, g.address) for g in config.gateways]
+        gateways = [PoolMember(g.name, g.sip_address) for g in config.gateways]
         self.router = Router(sipservers, gateways, {g.name: g.prefixes for g in config.gateways},
                              self._pins(section))
         self.tracker = HealthTracker([m.name for m in self.router.pool()],

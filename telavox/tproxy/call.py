@@ -80,9 +80,10 @@ class CallHost(Protocol):
     def route(self, caller: UserConfig | None, dialled: str) -> Route:
         """The dial plan's answer for ``dialled``."""
 
-    def route_destination(self, route: Route) -> Destination | None:
-        """Where a B leg for ``route`` is sent (sipproxy for users, a gateway
-        for external numbers); None when nothing can carry it."""
+    def route_destinations(self, route: Route) -> list[Destination]:
+        """Where a B leg for ``route`` may be sent, in failover order
+        (sipproxy for users; the gateways tlb names for external numbers);
+        empty when nothing can carry it."""
 
     def contact(self) -> NameAddr:
         """Our Contact for new dialogs."""
@@ -154,6 +155,9 @@ class Call:
         self.media_connected = False
         self.a_held = False
         self._no_answer: Any = None
+        self.route: Route | None = None
+        self._spare: list[Destination] = []
+        """Gateways still to try when the current one answers 503/408/500."""
         self._ended = False
         a_leg.listener = self
         a_leg.user_data = self
@@ -239,11 +243,16 @@ class Call:
         if user is not None and user.forward_always and self.hops < self.host.max_forward_hops:
             self._forward(user.forward_always)
             return
-        dest = self.host.route_destination(route)
-        if dest is None:
+        dests = self.host.route_destinations(route)
+        if not dests:
             self._refuse(503, "Service Unavailable (no route)")
             return
+        self._spare = dests[1:] if route.kind is RouteKind.EXTERNAL else []
+        self._invite_b(route, dests[0], user)
+
+    def _invite_b(self, route: Route, dest: Destination, user: UserConfig | None) -> None:
         assert self.b_endpoint is not None
+        self.route = route
         self.callee = route.target
         leg = OutgoingLeg(self.host.legs, self, self.host.contact())
         leg.user_data = self
@@ -254,8 +263,16 @@ class Call:
         from_ = NameAddr(uri=SipUri(user=self._caller_user(), host=self.host.domain),
                          display_name=self.caller.name if self.caller and self.caller.name
                          else self.caller_uri.display_name)
-        leg.invite_to(uri, dest, from_=from_, to=NameAddr(uri=uri), body=offer,
-                      extra=self.host.passed_headers(self.incoming.invite),
+        extra = self.host.passed_headers(self.incoming.invite)
+        if route.kind is RouteKind.EXTERNAL:
+            # the gateway presents the caller to the carrier (its external
+            # number, or nothing when withheld)
+            extra += (("P-Asserted-Identity",
+                       f"<sip:{self._caller_user()}@{self.host.domain}>"),)
+            privacy = self.incoming.invite.headers.get("Privacy")
+            if privacy:
+                extra += (("Privacy", privacy),)
+        leg.invite_to(uri, dest, from_=from_, to=NameAddr(uri=uri), body=offer, extra=extra,
                       user_agent=self.host.user_agent)
         self.host.register_leg(leg)
         self.state = "calling"
@@ -354,6 +371,13 @@ class Call:
         self._cancel_no_answer()
         self.host.unregister_leg(leg)
         self.b = None
+        if self._spare and response.status in (408, 500, 503):
+            # that gateway could not carry it: the next one tlb named
+            self.log.info("{call}: gateway answered {status}; trying the next",
+                          call=repr(self), status=response.status)
+            assert self.route is not None
+            self._invite_b(self.route, self._spare.pop(0), None)
+            return
         user = self.host.user(self.callee)
         if (response.status in (486, 600) and user is not None and user.forward_busy
                 and self.hops < self.host.max_forward_hops):
@@ -592,10 +616,11 @@ class Call:
         if route.kind is RouteKind.REJECT:
             self._transfer_failed(None, route.status, route.reason)
             return
-        dest = self.host.route_destination(route)
-        if dest is None:
+        dests = self.host.route_destinations(route)
+        if not dests:
             self._transfer_failed(None, 503, "Service Unavailable")
             return
+        dest = dests[0]
 
         def allocated(endpoint: MediaEndpoint) -> None:
             transfer = self.transfer

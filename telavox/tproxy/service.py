@@ -77,8 +77,8 @@ class SipServerService(BaseApplication):
         self.proxy_addresses = list(config.sipproxy.listen)
         peers = [_host_port(a) for a in self.proxy_addresses]
         peers.append(_host_port(config.tlb.probe_listen))
-        peers += [_host_port(ListenAddress.parse(g.address)) for g in config.gateways
-                  if g.address]
+        peers += [_host_port(ListenAddress.parse(g.sip_address)) for g in config.gateways
+                  if g.sip_address]
         self.endpoint = SipEndpoint(
             section.name, [self.listen], self, platform.reactor,
             options=platform.endpoint_options(), policy=PeerPolicy.only(peers),
@@ -198,17 +198,18 @@ class SipServerService(BaseApplication):
     def route(self, caller: UserConfig | None, dialled: str) -> Route:
         return self.dialplan.route(caller, dialled)
 
-    def route_destination(self, route: Route) -> Destination | None:
+    def route_destinations(self, route: Route) -> list[Destination]:
         if route.kind is RouteKind.USER:
             proxy = next((a for a in self.proxy_addresses
                           if a.transport == self.listen.transport), self.proxy_addresses[0])
-            return self.endpoint.destination(proxy.transport, proxy.via_host, proxy.via_port)
+            return [self.endpoint.destination(proxy.transport, proxy.via_host, proxy.via_port)]
+        out = []
         if route.kind is RouteKind.EXTERNAL:
             for gateway in self.tlb.locate_number(route.target):
                 if gateway.address:
                     a = ListenAddress.parse(gateway.address)
-                    return self.endpoint.destination(a.transport, a.host, a.port)
-        return None
+                    out.append(self.endpoint.destination(a.transport, a.host, a.port))
+        return out
 
     def contact(self) -> NameAddr:
         return NameAddr(uri=self.endpoint.contact_uri(self.listen.transport))

@@ -53,15 +53,35 @@ def parse_peer(text: str) -> tuple[str, int | None]:
 
 @attrs.frozen
 class PeerPolicy:
-    """``allow_any`` for public listeners; else only ``peers``."""
+    """``allow_any`` for public listeners; else only ``peers`` (address and
+    port) and sources inside ``networks`` (any port: a carrier's addresses)."""
 
     allow_any: bool = True
     peers: frozenset[tuple[str, int | None]] = frozenset()
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @classmethod
     def only(cls, entries: list[str] | tuple[str, ...]) -> PeerPolicy:
         """A policy admitting just the listed peers."""
         return cls(False, frozenset(parse_peer(e) for e in entries))
+
+    @classmethod
+    def from_networks(cls, entries: list[str] | tuple[str, ...]) -> PeerPolicy:
+        """A policy admitting sources inside the listed addresses or networks
+        (``192.0.2.1``, ``198.51.100.0/24``), whatever their port."""
+        try:
+            networks = tuple(ipaddress.ip_network(e, strict=False) for e in entries)
+        except ValueError as e:
+            raise PeerError(str(e)) from None
+        return cls(False, frozenset(), networks)
+
+    def allows_host(self, host: str) -> bool:
+        """True when ``host`` lies inside one of ``networks``."""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
 
     def allows(self, source: Source) -> bool:
         """True when a message from ``source`` may be handled."""
@@ -69,6 +89,8 @@ class PeerPolicy:
             return True
         host = source.host.lower()
         if (host, None) in self.peers:
+            return True
+        if self.networks and self.allows_host(host):
             return True
         if source.transport == "udp" or source.local:
             return (host, source.port) in self.peers

@@ -9,6 +9,7 @@ import pytest
 
 from telavox.config import ConfigError, load_config, load_default, parse_config
 from telavox.config.model import Config
+from telavox.transport.address import ListenAddress
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "etc" / "telavox.example.toml"
@@ -35,6 +36,15 @@ def test_example_config_loads_and_documents_every_key() -> None:
             assert f"[{section.name}]" in text, section.name
             record = value.__class__
         for field in attrs.fields(record):
+            nested = getattr(value[0] if isinstance(value, tuple) else value, field.name)
+            if (isinstance(nested, tuple) and nested and attrs.has(nested[0].__class__)
+                    and not isinstance(nested[0], ListenAddress)):
+                # an array of tables inside one: [[section.field]]
+                assert f"[[{section.name}.{field.name}]]" in text
+                for inner in attrs.fields(nested[0].__class__):
+                    assert f"\n{inner.name} = " in text, f"{section.name}.{field.name}." \
+                                                         f"{inner.name}"
+                continue
             assert f"\n{field.name} = " in text, f"{section.name}.{field.name}"
 
 
@@ -52,6 +62,24 @@ def test_example_config_loads_and_documents_every_key() -> None:
      "IP address"),
     ("[sipproxy]\nlisten = []", "sipproxy.listen", "at least one"),
     ("[sipproxy]\nlistn = []", "sipproxy.listn", "unknown key"),
+    ("[[gateways]]\nname = 'gw'\nlisten = 'udp:127.0.0.1:5090'\n[[gateways.trunks]]\n"
+     "name = 'a'\naddress = 'sip:127.0.0.1'\n", "gateways[0].carrier_listen", "needed"),
+    ("[[gateways]]\nname = 'gw'\nlisten = 'udp:127.0.0.1:5090'\n"
+     "carrier_listen = 'udp:127.0.0.1:5091'\n", "gateways[0].trunks", "needs a trunk"),
+    ("[[gateways]]\nname = 'gw'\nlisten = 'udp:127.0.0.1:5090'\n"
+     "carrier_listen = 'udp:127.0.0.1:5091'\n[[gateways.trunks]]\nname = 'a'\n"
+     "address = 'sip:1001@127.0.0.1'\n", "gateways[0].trunks[0].address", "without a user"),
+    ("[[gateways]]\nname = 'gw'\nlisten = 'udp:127.0.0.1:5090'\n"
+     "carrier_listen = 'udp:127.0.0.1:5091'\n[[gateways.trunks]]\nname = 'a'\n"
+     "address = 'sip:127.0.0.1'\nregister = true\n", "gateways[0].trunks[0].register",
+     "username and password"),
+    ("[[gateways]]\nname = 'gw'\nlisten = 'udp:127.0.0.1:5090'\n"
+     "carrier_listen = 'udp:127.0.0.1:5091'\n[[gateways.trunks]]\nname = 'a'\n"
+     "address = 'sip:127.0.0.1'\nnumber_format = 'weird'\n",
+     "gateways[0].trunks[0].number_format", "one of"),
+    ("[[dids]]\nnumber = '+46812345600'\ntarget = '999'\n", "dids[0].target",
+     "no user"),
+    ("[[dids]]\nnumber = '0812345600'\ntarget = '999'\n", "dids[0].number", "E.164"),
     ("[tls]\ncert_file = '/nonexistent.pem'", "tls.cert_file", "no such file"),
     ("[sipproxy]\nlisten = ['tls:127.0.0.1:5061']", "tls.cert_file", "needs"),
     ("platform = 3", "platform", "table"),

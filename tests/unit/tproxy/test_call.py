@@ -151,6 +151,7 @@ class Host:
     cdrs: list[CdrRecord] = attrs.Factory(list)
     events: list[str] = attrs.Factory(list)
     index: dict[tuple[str, str], Any] = attrs.Factory(dict)
+    gateway_ports: list[int] = attrs.Factory(lambda: [5090])
 
     def user(self, extension: str) -> UserConfig | None:
         return self.plan.user(extension)
@@ -158,8 +159,10 @@ class Host:
     def route(self, caller: UserConfig | None, dialled: str) -> Route:
         return self.plan.route(caller, dialled)
 
-    def route_destination(self, route: Route) -> Destination | None:
-        return Destination("udp", "127.0.0.1", 5060)
+    def route_destinations(self, route: Route) -> list[Destination]:
+        if route.kind is RouteKind.EXTERNAL:
+            return [Destination("udp", "127.0.0.1", port) for port in self.gateway_ports]
+        return [Destination("udp", "127.0.0.1", 5060)]
 
     def contact(self) -> NameAddr:
         return NameAddr(uri=SipUri(host="127.0.0.1", port=5070))
@@ -202,8 +205,9 @@ def setup(users: list[UserConfig] | None = None) -> tuple[Host, Call, Clock]:
     return host, call, clock
 
 
-def b_respond(host: Host, status: int, body: bytes = b"", to_tag: str = "tb") -> Response:
-    txn = host.legs.requests[0]
+def b_respond(host: Host, status: int, body: bytes = b"", to_tag: str = "tb",
+              index: int = 0) -> Response:
+    txn = host.legs.requests[index]
     extra: tuple[tuple[str, str], ...] = (("Contact", "<sip:1002@192.0.2.20:5064>"),)
     if body:
         extra += (("Content-Type", "application/sdp"),)
@@ -285,6 +289,34 @@ def test_busy_is_passed_back_or_forwarded() -> None:
     assert [str(t.request.uri) for t in host.legs.requests if t.request.method == "INVITE"] \
         == [f"sip:1002@{DOMAIN}", f"sip:1003@{DOMAIN}"]
     assert host.cdrs == []
+
+
+def test_external_calls_fail_over_across_gateways() -> None:
+    """An external number goes to the first gateway tlb names, asserting the
+    caller; its 503 (all its trunks failed) moves the call to the next
+    gateway; a 486 from a carrier ends the call as it is."""
+    users = [UserConfig(extension="1001", password="x", class_of_service="international"),
+             UserConfig(extension="1002", password="x")]
+    host, call, _ = setup(users)
+    host.gateway_ports = [5090, 5092]
+    call.start(Route(RouteKind.EXTERNAL, "+46812345678"))
+    first = host.legs.requests[0]
+    assert (first.dest.port, str(first.request.uri)) == (5090, f"sip:+46812345678@{DOMAIN}")
+    assert first.request.headers.get("P-Asserted-Identity") == f"<sip:1001@{DOMAIN}>"
+    b_respond(host, 503)
+    invites = [t for t in host.legs.requests if t.request.method == "INVITE"]
+    assert [t.dest.port for t in invites] == [5090, 5092]
+    assert host.cdrs == []
+    b_respond(host, 486, index=host.legs.requests.index(invites[1]))
+    assert host.legs.responses[-1].status == 486
+    assert host.cdrs[0].disposition == "busy"
+
+    host, call, _ = setup(users)
+    host.gateway_ports = [5090]
+    call.start(Route(RouteKind.EXTERNAL, "+46812345678"))
+    b_respond(host, 503)
+    assert host.legs.responses[-1].status == 503
+    assert len([t for t in host.legs.requests if t.request.method == "INVITE"]) == 1
 
 
 def test_no_answer_cancels_and_answers_480() -> None:
