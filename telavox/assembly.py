@@ -55,6 +55,8 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
                   lambda config: [config.sipproxy]),
     ComponentSpec("sipserver", "telavox.tproxy.service:SipServerService",
                   lambda config: [m for m in config.sipservers if m.listen]),
+    ComponentSpec("gateway", "telavox.gateway.service:GatewayService",
+                  lambda config: [g for g in config.gateways if g.listen]),
 )
 
 

@@ -12,9 +12,10 @@ from helpers.process import PlatformProcess, free_port
 
 def sip_server_platform(folder: Path, *, domain: str, passwords: Mapping[str, str],
                         proxy_port: int, rtp_ports: tuple[int, int], extra: str = "",
-                        names: bool = False) -> PlatformProcess:
+                        names: bool = False, media_address: str = "127.0.0.1"
+                        ) -> PlatformProcess:
     """The platform (not started): sipproxy on UDP ``proxy_port``, sip1 hosted
-    here with its mediaserver on ``rtp_ports``, the users of ``passwords``
+    here with its mediaserver on ``rtp_ports`` of ``media_address``, the users of ``passwords``
     (named "User <ext>" with ``names``), tlb's HTTP API off, and any
     ``extra`` TOML sections."""
     users = "\n".join(f'[[users]]\nextension = "{u}"\npassword = "{p}"\n'
@@ -33,6 +34,7 @@ http_listen = ""
 probe_listen = "udp:127.0.0.1:{free_port()}"
 
 [mediaserver]
+address = "{media_address}"
 rtp_ports = [{rtp_ports[0]}, {rtp_ports[1]}]
 
 [[sipservers]]

@@ -11,20 +11,18 @@ media ports after each call."""
 from __future__ import annotations
 
 import socket
-import struct
 import time
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from helpers.phones import RtpPhone, media_target, sleep, wait
 from helpers.process import PlatformProcess, free_port
 from helpers.sipserver import read_cdrs, sip_server_platform
-from twisted.internet import defer, reactor, task
-from twisted.internet.protocol import DatagramProtocol
+from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from telavox.sip.message import Response
-from telavox.sip.sdp import parse_sdp
 from telavox.sip.transaction import Destination
 from telavox.transport.address import ListenAddress
 from telavox.transport.endpoint import SipEndpoint
@@ -37,50 +35,6 @@ PASSWORDS = {"1001": "pw-1001", "1002": "pw-1002", "1003": "pw-1003", "1004": "p
 TIMEOUT = 10.0
 RTP_LOW = 31000
 RTP_HIGH = 31199
-
-
-def wait(d: defer.Deferred[Any], timeout: float = TIMEOUT) -> defer.Deferred[Any]:
-    """``d`` bounded in time, so a lost message fails the test instead of hanging it."""
-    return d.addTimeout(timeout, reactor)
-
-
-def sleep(seconds: float) -> defer.Deferred[None]:
-    return task.deferLater(reactor, seconds, lambda: None)
-
-
-class RtpPhone(DatagramProtocol):
-    """A phone's RTP socket: sends numbered PCMU packets, keeps what arrives."""
-
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
-        self.port = 0
-
-    def start(self) -> int:
-        listening = reactor.listenUDP(0, self, interface="127.0.0.1")
-        self.port = listening.getHost().port
-        self.listening = listening
-        return self.port
-
-    def datagramReceived(self, data: bytes, addr: Any) -> None:
-        self.received.append(data)
-
-    def send(self, host: str, port: int, count: int, ssrc: int, marker: int) -> None:
-        assert self.transport is not None
-        for i in range(count):
-            header = struct.pack("!BBHII", 0x80, 0, 1000 + i, 160 * i, ssrc)
-            self.transport.write(header + bytes([marker, i]) * 80, (host, port))
-
-    def sdp(self, user: str) -> bytes:
-        return (f"v=0\r\no={user} 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
-                f"t=0 0\r\nm=audio {self.port} RTP/AVP 0 8 101\r\n"
-                "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n").encode()
-
-
-def media_target(body: bytes) -> tuple[str, int]:
-    sd = parse_sdp(body)
-    connection = sd.media[0].connection or sd.connection
-    assert connection is not None
-    return connection.address, sd.media[0].port
 
 
 class CallsTest(unittest.TestCase):

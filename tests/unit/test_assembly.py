@@ -24,12 +24,17 @@ def _platform(tmp_path: Path, extra: str = "") -> object:
 
 def test_every_component_provides_its_interfaces(tmp_path: Path) -> None:
     """Each built component is a named IService and IBaseApplication; a SIP
-    server hosted here is one component named after its pool member."""
+    server or gateway hosted here is one component named after its entry."""
     root = _platform(tmp_path, "[[sipservers]]\nname = 'sip1'\n"
-                               "listen = 'udp:127.0.0.1:5070'\n")
+                               "listen = 'udp:127.0.0.1:5070'\n"
+                               "[[gateways]]\nname = 'gw1'\nlisten = 'udp:127.0.0.1:5090'\n"
+                               "carrier_listen = 'udp:127.0.0.1:5091'\n"
+                               "[[gateways.trunks]]\nname = 'a'\n"
+                               "address = 'sip:127.0.0.1:5080'\n")
     components = root.components  # type: ignore[attr-defined]
-    assert [spec.name for spec in COMPONENTS] == ["registrar", "tlb", "sipproxy", "sipserver"]
-    assert [c.name for c in components] == ["registrar", "tlb", "sipproxy", "sip1"]
+    assert [spec.name for spec in COMPONENTS] == [
+        "registrar", "tlb", "sipproxy", "sipserver", "gateway"]
+    assert [c.name for c in components] == ["registrar", "tlb", "sipproxy", "sip1", "gw1"]
     for component in components:
         assert verifyObject(IBaseApplication, component)
         assert verifyObject(IService, component)

@@ -1,0 +1,1 @@
+"""The gateway: joins the platform to carrier networks over SIP trunks."""

@@ -1,0 +1,62 @@
+"""What the call tests' own phones need: an RTP socket, the media address
+of an SDP body, and bounded waits on the reactor."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from twisted.internet import defer, reactor, task
+from twisted.internet.protocol import DatagramProtocol
+
+from telavox.sip.sdp import parse_sdp
+
+
+def wait(d: defer.Deferred[Any], timeout: float = 10.0) -> defer.Deferred[Any]:
+    """``d`` bounded in time, so a lost message fails the test instead of hanging it."""
+    return d.addTimeout(timeout, reactor)
+
+
+def sleep(seconds: float) -> defer.Deferred[None]:
+    return task.deferLater(reactor, seconds, lambda: None)
+
+
+class RtpPhone(DatagramProtocol):
+    """A phone's RTP socket: sends numbered PCMU packets, keeps what arrives."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.sources: set[tuple[str, int]] = set()
+        self.port = 0
+        self.host = "127.0.0.1"
+
+    def start(self, host: str = "127.0.0.1") -> int:
+        listening = reactor.listenUDP(0, self, interface=host)
+        self.port = listening.getHost().port
+        self.host = host
+        self.listening = listening
+        return self.port
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
+        self.received.append(data)
+        self.sources.add(addr)
+
+    def send(self, host: str, port: int, count: int, ssrc: int, marker: int) -> None:
+        assert self.transport is not None
+        for i in range(count):
+            header = struct.pack("!BBHII", 0x80, 0, 1000 + i, 160 * i, ssrc)
+            self.transport.write(header + bytes([marker, i]) * 80, (host, port))
+
+    def sdp(self, user: str) -> bytes:
+        return (f"v=0\r\no={user} 1 1 IN IP4 {self.host}\r\ns=-\r\nc=IN IP4 {self.host}\r\n"
+                f"t=0 0\r\nm=audio {self.port} RTP/AVP 0 8 101\r\n"
+                "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n").encode()
+
+
+def media_target(body: bytes) -> tuple[str, int]:
+    sd = parse_sdp(body)
+    connection = sd.media[0].connection or sd.connection
+    assert connection is not None
+    return connection.address, sd.media[0].port
+
+

@@ -1,0 +1,415 @@
+"""Calls to and from carriers through a gateway hosted in the platform, with
+SIPp as the carriers and the project's own phones on real UDP sockets.
+
+Addresses keep the inside and the outside apart so that a capture of the
+carrier side can show that nothing of the inside leaks: phones, sipproxy,
+the SIP server and the gateway's platform side live on 127.0.0.1, the
+gateway faces carriers on 127.0.0.4, the carriers (SIPp and a silent
+socket) are on 127.0.0.5 and the mediaserver's RTP address is 127.0.0.6.
+
+Outbound: user 1001 dials ``0812345678``; the first trunk never answers
+(skipped after its ``invite_timeout``), the second answers 503, the third
+challenges with digest and takes the call with the number in its format
+(``46812345678``); RTP sent by the phone reaches the carrier's RTP sink from
+the mediaserver.  Inbound: a carrier calls the DID ``+46812345600`` in its
+own format and user 1002's phone rings with the caller's E.164 number.  A
+stranger's INVITE to the carrier side is refused 403, an unknown DID 404.
+Trunk registration and the OPTIONS keep-alive run on a second platform.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from helpers.phones import RtpPhone, media_target, sleep, wait
+from helpers.process import PlatformProcess, free_port
+from helpers.sipp import TEST_SCENARIOS, Sipp
+from helpers.sipserver import read_cdrs, sip_server_platform
+from helpers.tools import require_tool
+from twisted.internet import defer, reactor, threads
+from twisted.trial import unittest
+
+from telavox.sip.transaction import Destination
+from telavox.transport.address import ListenAddress
+from telavox.transport.endpoint import SipEndpoint
+from telavox.transport.useragent import Call, CallError, Identity, UserAgent
+
+pytestmark = pytest.mark.integration
+
+DOMAIN = "inside.example.test"
+PASSWORDS = {"1002": "pw-1002"}
+INTERNAL_PASSWORD = "pw-1003"
+CALLER_PASSWORD = "pw-1001"
+INSIDE = "127.0.0.1"
+GATEWAY_OUTSIDE = "127.0.0.4"
+CARRIER = "127.0.0.5"
+MEDIA = "127.0.0.6"
+TRUNK_USER = "gw-account"
+TRUNK_PASSWORD = "trunk-secret"
+RTP = (30000, 30199)
+
+
+def free_udp_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class Silent:
+    """A carrier that receives and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((CARRIER, 0))
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+
+    def received(self) -> list[bytes]:
+        out = []
+        while True:
+            try:
+                out.append(self.sock.recv(65536))
+            except BlockingIOError:
+                return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class GatewayCallsTest(unittest.TestCase):
+    """One platform with a hosted gateway of three trunks for the class."""
+
+    platform: ClassVar[PlatformProcess]
+    folder: ClassVar[Path]
+    proxy_port: ClassVar[int]
+    outside_port: ClassVar[int]
+    silent: ClassVar[Silent]
+    port_503: ClassVar[int]
+    port_good: ClassVar[int]
+    timeout = 90
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        require_tool("sipp", "sip-tester")
+        cls.folder = Path(tempfile.mkdtemp(prefix="telavox-gateway-"))
+        cls.proxy_port = free_port()
+        cls.outside_port = free_udp_port(GATEWAY_OUTSIDE)
+        cls.silent = Silent()
+        cls.port_503 = free_udp_port(CARRIER)
+        cls.port_good = free_udp_port(CARRIER)
+        extra = f"""
+[[gateways]]
+name = "gw1"
+listen = "udp:{INSIDE}:{free_port()}"
+carrier_listen = "udp:{GATEWAY_OUTSIDE}:{cls.outside_port}"
+prefixes = [""]
+
+[[gateways.trunks]]
+name = "silent"
+address = "sip:{CARRIER}:{cls.silent.port}"
+invite_timeout = 1.0
+options_interval = 0
+
+[[gateways.trunks]]
+name = "overloaded"
+address = "sip:{CARRIER}:{cls.port_503}"
+options_interval = 0
+
+[[gateways.trunks]]
+name = "carrier"
+address = "sip:{CARRIER}:{cls.port_good}"
+username = "{TRUNK_USER}"
+password = "{TRUNK_PASSWORD}"
+from_domain = "carrier.test"
+number_format = "digits"
+options_interval = 0
+
+[[dids]]
+number = "+46812345600"
+target = "1002"
+
+[[users]]
+extension = "1001"
+password = "{CALLER_PASSWORD}"
+name = "Alice Inside"
+class_of_service = "international"
+external_number = "+46812345699"
+
+[[users]]
+extension = "1003"
+password = "{INTERNAL_PASSWORD}"
+class_of_service = "internal"
+"""
+        cls.platform = sip_server_platform(
+            cls.folder, domain=DOMAIN, passwords=PASSWORDS, proxy_port=cls.proxy_port,
+            rtp_ports=RTP, extra=extra, media_address=MEDIA)
+        cls.platform.start()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        status = cls.platform.stop()
+        cls.silent.close()
+        log = cls.platform.log()
+        assert "Traceback" not in log, log
+        assert status in (0, -15), log
+
+    def setUp(self) -> None:
+        self.agents: list[UserAgent] = []
+        self.rtp: list[RtpPhone] = []
+
+    @defer.inlineCallbacks
+    def tearDown(self) -> Any:
+        for agent in self.agents:
+            yield agent.stop()
+        for phone in self.rtp:
+            yield phone.listening.stopListening()
+
+    @property
+    def proxy(self) -> Destination:
+        return Destination("udp", INSIDE, self.proxy_port)
+
+    @defer.inlineCallbacks
+    def phone(self, user: str, password: str, on_invite: Any = None) -> Any:
+        endpoint = SipEndpoint(f"phone-{user}", [ListenAddress("udp", INSIDE, 0)],
+                               None, reactor)  # type: ignore[arg-type]
+        agent = UserAgent(endpoint, Identity(user, DOMAIN, f"User {user}"), (user, password),
+                          on_invite=on_invite)
+        agent.start()
+        self.agents.append(agent)
+        rtp = RtpPhone()
+        rtp.start(INSIDE)
+        self.rtp.append(rtp)
+        agent.rtp = rtp  # type: ignore[attr-defined]
+        response = yield wait(agent.register(f"sip:{DOMAIN}", self.proxy, 60))
+        self.assertEqual(response.status, 200, response)
+        return agent
+
+    def sink(self) -> RtpPhone:
+        sink = RtpPhone()
+        sink.start(CARRIER)
+        self.rtp.append(sink)
+        return sink
+
+    def carrier(self, scenario: str, port: int, *extra: str) -> Sipp:
+        return Sipp(TEST_SCENARIOS / scenario, f"{GATEWAY_OUTSIDE}:{self.outside_port}",
+                    folder=self.folder, host=CARRIER, port=port, timeout=40,
+                    extra=("-trace_msg", *extra))
+
+    @defer.inlineCallbacks
+    def test_outbound_call_fails_over_and_reaches_the_carrier_in_its_format(self) -> Any:
+        """1001 dials 0812345678: the silent trunk is skipped after 1 s, the
+        overloaded one answers 503, the third challenges, gets our
+        credentials and the number as 46812345678, and answers; the phone's
+        RTP reaches the carrier's sink from the mediaserver; the BYE reaches
+        the carrier; nothing of the inside is in what the carriers got."""
+        sink = self.sink()
+        good = self.carrier("carrier_uas.xml", self.port_good, "-key", "user", TRUNK_USER,
+                            "-key", "password", TRUNK_PASSWORD,
+                            "-key", "sink_ip", CARRIER, "-key", "sink_port",
+                            str(sink.port)).start()
+        overloaded = self.carrier("carrier_503.xml", self.port_503).start()
+        try:
+            yield sleep(0.3)
+            alice = yield self.phone("1001", CALLER_PASSWORD)
+            call = yield wait(alice.invite(f"sip:0812345678@{DOMAIN}", self.proxy,
+                                           alice.rtp.sdp("alice")), 20)
+            self.assertEqual(call.state, "confirmed")
+            host, port = media_target(call.remote_sdp)
+            self.assertEqual(host, MEDIA)
+            for _ in range(25):
+                alice.rtp.send(host, port, 5, 0x1111, 0xA1)
+                yield sleep(0.02)
+                if len(sink.received) >= 50:
+                    break
+            self.assertGreaterEqual(len(sink.received), 50)
+            self.assertEqual({h for h, _ in sink.sources}, {MEDIA})
+            self.assertTrue(all(p[12] == 0xA1 for p in sink.received))
+            response = yield wait(call.bye())
+            self.assertEqual(response.status, 200)
+            status = yield threads.deferToThread(good.wait)
+            self.assertEqual(status, 0, good.report())
+            status = yield threads.deferToThread(overloaded.wait)
+            self.assertEqual(status, 0, overloaded.report())
+        finally:
+            good.stop()
+            overloaded.stop()
+        silent = self.silent.received()
+        self.assertTrue(silent and silent[0].startswith(b"INVITE sip:+46812345678@"), silent)
+        captured = b"".join(silent).decode()
+        for path in [*self.folder.glob("carrier_uas_*_messages.log"),
+                     *self.folder.glob("carrier_503_*_messages.log")]:
+            captured += path.read_text(errors="replace")
+        self.assertIn("P-Asserted-Identity: <sip:46812345699@carrier.test>", captured)
+        self.assertEqual(set(re.findall(r"^INVITE sip:([^@]*)@", captured, re.M)),
+                         {"+46812345678", "46812345678"})  # e164 and digits trunks
+        self.assertIn("Authorization: Digest", captured)
+        for secret in (DOMAIN, INSIDE, "1001", call.request.call_id):
+            self.assertNotIn(secret, _without_media_and_log_lines(captured), secret)
+        rows: list[dict[str, str]] = []
+        for _ in range(30):
+            yield sleep(0.1)
+            rows = [r for r in read_cdrs(self.folder) if r["callee"] == "+46812345678"]
+            if rows:
+                break
+        self.assertEqual(rows[-1]["disposition"], "answered", rows)
+
+    @defer.inlineCallbacks
+    def test_inbound_call_to_a_did_rings_the_user(self) -> Any:
+        """A carrier calls 46812345600 (its format for the DID +46812345600)
+        from 0701234567: user 1002's phone rings with the caller as
+        +46701234567, answers, and the carrier's BYE ends the call."""
+        sink = self.sink()
+        rung: list[Call] = []
+
+        def on_invite(call: Call) -> None:
+            rung.append(call)
+            call.ring()
+            call.answer(bob.rtp.sdp("bob")).addErrback(lambda f: None)
+
+        bob = yield self.phone("1002", PASSWORDS["1002"], on_invite)
+        carrier = self.carrier("carrier_uac.xml", self.port_good, "-s", "46812345600",
+                               "-key", "caller", "0701234567", "-key", "sink_ip", CARRIER,
+                               "-key", "sink_port", str(sink.port), "-m", "1")
+        status = yield threads.deferToThread(carrier.run)
+        self.assertEqual(status, 0, carrier.report())
+        self.assertEqual(len(rung), 1)
+        request = rung[0].request
+        assert request is not None
+        self.assertEqual(request.from_.uri.user, "+46701234567")  # type: ignore[union-attr]
+        self.assertEqual(request.uri.user, "1002")  # type: ignore[union-attr]
+        reason = yield wait(rung[0].ended)
+        self.assertEqual(reason, "remote BYE")
+
+    @defer.inlineCallbacks
+    def test_stranger_and_unknown_number_are_refused(self) -> Any:
+        """An INVITE from an address that is no trunk's gets 403; a carrier's
+        call to a number that is no DID gets 404."""
+        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        stranger.bind(("127.0.0.7", 0))
+        stranger.settimeout(5)
+        try:
+            port = stranger.getsockname()[1]
+            invite = (f"INVITE sip:46812345600@{GATEWAY_OUTSIDE} SIP/2.0\r\n"
+                      f"Via: SIP/2.0/UDP 127.0.0.7:{port};branch=z9hG4bK-stranger\r\n"
+                      f"From: <sip:666@127.0.0.7>;tag=s1\r\nTo: <sip:46812345600@x>\r\n"
+                      "Call-ID: stranger-1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+                      f"Contact: <sip:666@127.0.0.7:{port}>\r\nContent-Length: 0\r\n\r\n")
+            stranger.sendto(invite.encode(), (GATEWAY_OUTSIDE, self.outside_port))
+            data = yield threads.deferToThread(stranger.recv, 65536)
+        finally:
+            stranger.close()
+        self.assertTrue(data.startswith(b"SIP/2.0 403"), data)
+        sink = self.sink()
+        carrier = self.carrier("carrier_uac.xml", self.port_good, "-s", "46899999999",
+                               "-key", "caller", "0701234567", "-key", "sink_ip", CARRIER,
+                               "-key", "sink_port", str(sink.port), "-m", "1")
+        yield threads.deferToThread(carrier.run)
+        messages = "".join(p.read_text(errors="replace")
+                           for p in self.folder.glob("carrier_uac_*_messages.log"))
+        self.assertIn("SIP/2.0 404", messages)
+        self.platform.wait_for_log("unknown number 46899999999")
+
+    @defer.inlineCallbacks
+    def test_unauthorised_caller_never_reaches_a_carrier(self) -> Any:
+        """An INVITE to an outside number without credentials is challenged
+        by sipproxy and goes nowhere; a caller whose class of service is
+        internal is refused 403 before any trunk is tried."""
+        before = len(self.silent.received())
+        endpoint = SipEndpoint("intruder", [ListenAddress("udp", INSIDE, 0)], None,
+                               reactor)  # type: ignore[arg-type]
+        agent = UserAgent(endpoint, Identity("1002", DOMAIN, "x"), ("1002", "wrong"))
+        agent.start()
+        self.agents.append(agent)
+        try:
+            yield wait(agent.invite(f"sip:0812345678@{DOMAIN}", self.proxy, b""))
+        except CallError as e:
+            self.assertIn(e.status, (401, 403, 407))
+        else:
+            self.fail("an unauthenticated call was answered")
+        carol = yield self.phone("1003", INTERNAL_PASSWORD)
+        try:
+            yield wait(carol.invite(f"sip:0812345678@{DOMAIN}", self.proxy,
+                                    carol.rtp.sdp("c")))
+        except CallError as e:
+            self.assertEqual(e.status, 403)
+        else:
+            self.fail("a national call was allowed to an internal-only user")
+        yield sleep(0.2)
+        self.assertEqual(self.silent.received()[before:], [])
+
+
+def _without_media_and_log_lines(text: str) -> str:
+    """The carrier's capture minus SIPp's own log lines (which name the
+    addresses it sent to and received from)."""
+    lines = [line for line in text.splitlines()
+             if not re.match(r"^(-{5,}|\s*(UDP|TCP) message (sent|received)|$)", line)]
+    return "\n".join(lines)
+
+
+class TrunkRegistrationTest(unittest.TestCase):
+    """A trunk that registers with its carrier, and one whose carrier is dead."""
+
+    timeout = 60
+
+    def test_registration_and_keepalive(self) -> None:
+        """The gateway registers with a carrier that challenges it (SIPp checks
+        the credentials and grants 120 s); a trunk whose carrier never
+        answers its OPTIONS is marked down and logged."""
+        require_tool("sipp", "sip-tester")
+        folder = Path(tempfile.mkdtemp(prefix="telavox-trunkreg-"))
+        registrar_port = free_udp_port(CARRIER)
+        outside = free_udp_port(GATEWAY_OUTSIDE)
+        dead = Silent()
+        registrar = Sipp(TEST_SCENARIOS / "carrier_registrar.xml",
+                         f"{GATEWAY_OUTSIDE}:{outside}", folder=folder, host=CARRIER,
+                         port=registrar_port, timeout=30,
+                         extra=("-key", "user", TRUNK_USER, "-key", "password",
+                                TRUNK_PASSWORD, "-m", "1", "-trace_msg")).start()
+        time.sleep(0.3)
+        platform = sip_server_platform(folder, domain=DOMAIN, passwords=PASSWORDS,
+                                       proxy_port=free_port(), rtp_ports=(30200, 30299),
+                                       extra=f"""
+[[gateways]]
+name = "gw2"
+listen = "udp:{INSIDE}:{free_port()}"
+carrier_listen = "udp:{GATEWAY_OUTSIDE}:{outside}"
+prefixes = [""]
+
+[[gateways.trunks]]
+name = "registered"
+address = "sip:{CARRIER}:{registrar_port}"
+username = "{TRUNK_USER}"
+password = "{TRUNK_PASSWORD}"
+register = true
+register_expires = 300
+options_interval = 0
+
+[[gateways.trunks]]
+name = "dead"
+address = "sip:{CARRIER}:{dead.port}"
+options_interval = 0.3
+""")
+        platform.start()
+        try:
+            self.assertEqual(registrar.wait(), 0, registrar.report())
+            platform.wait_for_log("trunk dead is down", timeout=15)
+            messages = "".join(p.read_text(errors="replace")
+                               for p in folder.glob("carrier_registrar_*_messages.log"))
+            self.assertIn(f'username="{TRUNK_USER}"', messages)
+            self.assertIn(f"Contact: <sip:{TRUNK_USER}@{GATEWAY_OUTSIDE}:{outside}>",
+                          messages)
+            self.assertTrue(any(m.startswith(b"OPTIONS ") for m in dead.received()))
+        finally:
+            registrar.stop()
+            status = platform.stop()
+            dead.close()
+        log = platform.log()
+        self.assertNotIn("Traceback", log)
+        self.assertIn(status, (0, -15))
+        self.assertIn("trunk registered", log.replace("trunk registered is up", "trunk registered"))
