@@ -434,6 +434,11 @@ class OutgoingLeg(Leg):
         self.authenticate: Authenticator | None = None
         """Answers a 401/407 to our INVITE: the retry to send (§22.2: same
         Call-ID and From tag, CSeq one higher), or None to fail the leg."""
+        self.hold_ack = False
+        """Do not ACK the 2xx at once: the owner sends the ACK with
+        :meth:`send_ack` (an INVITE without offer, whose answer goes in the
+        ACK, RFC 3261 §13.2.1)."""
+        self._held_ack: tuple[Dialog, Response] | None = None
 
     def invite_to(self, uri: Uri, dest: Destination, *, from_: NameAddr, to: NameAddr,
                   body: bytes, call_id: str | None = None, extra: Extra = (),
@@ -513,10 +518,19 @@ class OutgoingLeg(Leg):
             return
         if dialog is None:
             return
-        self._ack(dialog, self.invite, response)
         if dialog is self.dialog and self.state is LegState.CONFIRMED:
-            return  # a retransmission, ACKed again
-        if self.state in (LegState.CALLING, LegState.PROCEEDING) and not self._cancel_wanted:
+            # a retransmission: the same ACK again (the dialog remembers
+            # it), none yet while it is held
+            if self._held_ack is None:
+                self._ack(dialog, self.invite, response)
+            return
+        wanted = self.state in (LegState.CALLING, LegState.PROCEEDING) and (
+            not self._cancel_wanted)
+        if wanted and self.hold_ack:
+            self._held_ack = (dialog, response)
+        else:
+            self._ack(dialog, self.invite, response)
+        if wanted:
             self.dialog = dialog
             dialog.confirm()
             self.state = LegState.CONFIRMED
@@ -527,6 +541,20 @@ class OutgoingLeg(Leg):
             return
         # a second fork answered, or the answer crossed our CANCEL: end that dialog
         self._bye(dialog)
+
+    def send_ack(self, body: bytes = b"") -> None:
+        """Send the ACK held back by :attr:`hold_ack`, carrying ``body`` (the
+        answer to the offer of the 2xx)."""
+        held, self._held_ack = self._held_ack, None
+        if held is None or self.invite is None:
+            return
+        dialog, response = held
+        dest = self.host.destination_for(dialog.next_hop)
+        auth = tuple((name, value) for name in ("Authorization", "Proxy-Authorization")
+                     for value in self.invite.headers.get_all(name))
+        ack = dialog.ack_for(response, via=self.host.via_for(dest), extra=auth, body=body,
+                             content_type=SDP if body else None)
+        self.host.send_stateless(ack, dest)
 
     def _bye(self, dialog: Dialog) -> None:
         dest = self.host.destination_for(dialog.next_hop)

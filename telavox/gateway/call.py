@@ -139,6 +139,9 @@ class GatewayCall:
         self.attempt = attempt
         leg = OutgoingLeg(self.b_host, self, self.b_contact)
         leg.authenticate = attempt.authenticate
+        # an INVITE without offer: the far side offers in its 2xx and the
+        # caller answers in its ACK, which our ACK must carry
+        leg.hold_ack = not self.a.remote_sdp
         self.b = leg
         leg.invite_to(attempt.uri, attempt.dest, from_=attempt.from_, to=attempt.to,
                       body=self.a.remote_sdp, extra=attempt.extra,
@@ -213,6 +216,8 @@ class GatewayCall:
     def leg_confirmed(self, leg: IncomingLeg) -> None:
         if self._ended:
             return
+        if self.b is not None:
+            self.b.send_ack(leg.remote_sdp)
         self.answer_time = time.time()
         self.state = "answered"
 

@@ -287,6 +287,39 @@ class_of_service = "internal"
         self.assertEqual(reason, "remote BYE")
 
     @defer.inlineCallbacks
+    def test_inbound_late_offer_carries_media(self) -> Any:
+        """A carrier's INVITE without SDP: the 200 it gets carries the
+        mediaserver's offer, its ACK's answer reaches the SIP server, and the
+        phone's RTP arrives at the carrier's sink from the mediaserver."""
+        sink = self.sink()
+        rung: list[Call] = []
+
+        def on_invite(call: Call) -> None:
+            rung.append(call)
+            call.answer(bob.rtp.sdp("bob")).addErrback(lambda f: None)
+
+        bob = yield self.phone("1002", PASSWORDS["1002"], on_invite)
+        carrier = self.carrier("carrier_uac_late.xml", self.port_good, "-s", "46812345600",
+                               "-key", "caller", "0701234567", "-key", "sink_ip", CARRIER,
+                               "-key", "sink_port", str(sink.port), "-m", "1")
+        done = threads.deferToThread(carrier.run)
+        for _ in range(100):
+            yield sleep(0.02)
+            if rung and rung[0].state == "confirmed":
+                break
+        self.assertTrue(rung and rung[0].state == "confirmed")
+        host, port = media_target(rung[0].remote_sdp)
+        for _ in range(40):
+            bob.rtp.send(host, port, 5, 0x2222, 0xB2)
+            yield sleep(0.02)
+            if len(sink.received) >= 50:
+                break
+        status = yield done
+        self.assertEqual(status, 0, carrier.report())
+        self.assertGreaterEqual(len(sink.received), 50)
+        self.assertEqual({h for h, _ in sink.sources}, {MEDIA})
+
+    @defer.inlineCallbacks
     def test_stranger_and_unknown_number_are_refused(self) -> Any:
         """An INVITE from an address that is no trunk's gets 403; a carrier's
         call to a number that is no DID gets 404."""
