@@ -50,6 +50,11 @@ def _domain(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
         raise ValueError(f"{value!r} is not a valid domain name or IP address")
 
 
+def _domain_or_empty(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    if value:
+        _domain(inst, attr, value)
+
+
 def _digits(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
     if value and not value.isdigit():
         raise ValueError(f"{value!r} must be digits only")
@@ -446,6 +451,9 @@ class MediaServerConfig:
 
     address: str = doc("IP address advertised in SDP: where phones and carriers send RTP.",
                        default="127.0.0.1", validator=_domain)
+    carrier_address: str = doc("IP address advertised in SDP toward the gateways' carriers "
+                               "(empty: address); bind_host must then cover both.",
+                               default="", validator=_domain_or_empty)
     bind_host: str = doc("Address the RTP sockets bind to (empty: the advertised address).",
                          default="")
     rtp_ports: tuple[int, int] = doc("UDP port range [low, high] for RTP (even) and RTCP "
@@ -564,6 +572,11 @@ class Config:
                 problems.append((key, "needs either app or target"))
             elif entry.target and entry.target not in extensions:
                 problems.append((f"{key}.target", f"no user {entry.target}"))
+        media = self.mediaserver
+        if (media.carrier_address and media.carrier_address != media.address
+                and media.bind_host not in ("0.0.0.0", "::")):
+            problems.append(("mediaserver.bind_host", "must be 0.0.0.0 or :: when "
+                                                       "carrier_address differs from address"))
         hosted = [m for m in self.sipservers if m.listen]
         low, high = self.mediaserver.rtp_ports
         if hosted and (high - low + 1) // len(hosted) < 4:

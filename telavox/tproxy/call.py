@@ -73,6 +73,7 @@ class CallHost(Protocol):
     max_forward_hops: int
     user_agent: str
     media_address: str
+    carrier_media_address: str
 
     def user(self, extension: str) -> UserConfig | None:
         """The configured user with ``extension``."""
@@ -117,7 +118,8 @@ class Call:
 
     def __init__(self, host: CallHost, a_leg: IncomingLeg, caller: UserConfig | None,
                  caller_uri: NameAddr, dialled: str,
-                 session_timer: SessionTimer | None = None) -> None:
+                 session_timer: SessionTimer | None = None, *,
+                 from_carrier: bool = False) -> None:
         self.host = host
         self.incoming = a_leg
         """The INVITE that started the call (answered, rejected or cancelled here)."""
@@ -139,7 +141,10 @@ class Call:
         self.hops = 0
         self.a_endpoint: MediaEndpoint | None = None
         self.b_endpoint: MediaEndpoint | None = None
-        self.a_session = LocalSession(host.media_address)
+        self.a_session = LocalSession(host.carrier_media_address if from_carrier
+                                      else host.media_address)
+        """The caller's side of the media: the carrier-facing address when
+        the call came in through a gateway."""
         self.b_session = LocalSession(host.media_address)
         self.a_answer = b""
         """Our SDP for the caller: the answer to its offer, or our offer when
@@ -254,6 +259,10 @@ class Call:
         assert self.b_endpoint is not None
         self.route = route
         self.callee = route.target
+        # a new dialog, a new session; toward a gateway, the carrier-facing address
+        self.b_session = LocalSession(self.host.carrier_media_address
+                                      if route.kind is RouteKind.EXTERNAL
+                                      else self.host.media_address)
         leg = OutgoingLeg(self.host.legs, self, self.host.contact())
         leg.user_data = self
         self.b = leg

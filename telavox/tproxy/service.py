@@ -87,6 +87,10 @@ class SipServerService(BaseApplication):
                                              self.listen.transport)
         self.media: IMediaServer = media if media is not None else self._mediaserver(platform)
         self.media_address = config.mediaserver.address
+        self.carrier_media_address = config.mediaserver.carrier_address or self.media_address
+        self.gateway_peers = PeerPolicy.only(
+            [_host_port(ListenAddress.parse(g.sip_address)) for g in config.gateways
+             if g.sip_address])
         self.no_answer_timeout = self.tproxy.no_answer_timeout
         self.max_forward_hops = self.tproxy.max_forward_hops
         self.user_agent = self.tproxy.user_agent
@@ -332,7 +336,8 @@ class SipServerService(BaseApplication):
             self.counters["refused"] += 1
             leg.reject(422, "Session Interval Too Small", extra=(("Min-SE", str(timer)),))
             return
-        call = Call(self, leg, caller, caller_uri or request.from_, dialled, timer)
+        call = Call(self, leg, caller, caller_uri or request.from_, dialled, timer,
+                    from_carrier=self.gateway_peers.allows(event.source))
         self.calls[call.call_id] = call
         route = self.dialplan.route(caller, dialled)
         if route.kind is RouteKind.SCRIPT:

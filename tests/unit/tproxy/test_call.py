@@ -148,6 +148,7 @@ class Host:
     max_forward_hops: int = 5
     user_agent: str = "test"
     media_address: str = "198.51.100.1"
+    carrier_media_address: str = "203.0.113.1"
     cdrs: list[CdrRecord] = attrs.Factory(list)
     events: list[str] = attrs.Factory(list)
     index: dict[tuple[str, str], Any] = attrs.Factory(dict)
@@ -301,6 +302,8 @@ def test_external_calls_fail_over_across_gateways() -> None:
     host.gateway_ports = [5090, 5092]
     call.start(Route(RouteKind.EXTERNAL, "+46812345678"))
     first = host.legs.requests[0]
+    offer = parse_sdp(first.request.body)
+    assert offer.connection is not None and offer.connection.address == "203.0.113.1"
     assert (first.dest.port, str(first.request.uri)) == (5090, f"sip:+46812345678@{DOMAIN}")
     assert first.request.headers.get("P-Asserted-Identity") == f"<sip:1001@{DOMAIN}>"
     b_respond(host, 503)
@@ -317,6 +320,24 @@ def test_external_calls_fail_over_across_gateways() -> None:
     b_respond(host, 503)
     assert host.legs.responses[-1].status == 503
     assert len([t for t in host.legs.requests if t.request.method == "INVITE"]) == 1
+
+
+def test_a_call_from_a_gateway_is_answered_with_the_carrier_facing_address() -> None:
+    """The caller's answer shows the mediaserver's carrier-facing address
+    when the call came in through a gateway, the internal one otherwise."""
+    for from_carrier, address in ((True, "203.0.113.1"), (False, "198.51.100.1")):
+        clock = Clock()
+        users = [UserConfig(extension="1002", password="x")]
+        plan = DialPlan(PlatformConfig(domain=DOMAIN), users, ())
+        host = Host(FakeLegs(clock), FakeMedia(), plan)
+        request = invite_a()
+        leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
+                          host.contact())
+        call = Call(host, leg, None, request.from_, "1002", from_carrier=from_carrier)
+        call.start(Route(RouteKind.USER, "1002"))
+        b_respond(host, 200, SDP_B)
+        answer = parse_sdp(host.legs.responses[-1].body)
+        assert answer.connection is not None and answer.connection.address == address
 
 
 def test_no_answer_cancels_and_answers_480() -> None:
