@@ -12,12 +12,12 @@ from helpers.process import PlatformProcess, free_port
 
 def sip_server_platform(folder: Path, *, domain: str, passwords: Mapping[str, str],
                         proxy_port: int, rtp_ports: tuple[int, int], extra: str = "",
-                        names: bool = False, media_address: str = "127.0.0.1"
-                        ) -> PlatformProcess:
+                        names: bool = False, media_address: str = "127.0.0.1",
+                        platform_keys: str = "") -> PlatformProcess:
     """The platform (not started): sipproxy on UDP ``proxy_port``, sip1 hosted
     here with its mediaserver on ``rtp_ports`` of ``media_address``, the users of ``passwords``
     (named "User <ext>" with ``names``), tlb's HTTP API off, and any
-    ``extra`` TOML sections."""
+    ``extra`` TOML sections (``platform_keys``: more lines of [platform])."""
     users = "\n".join(f'[[users]]\nextension = "{u}"\npassword = "{p}"\n'
                       + (f'name = "User {u}"\n' if names else "")
                       for u, p in passwords.items())
@@ -25,6 +25,7 @@ def sip_server_platform(folder: Path, *, domain: str, passwords: Mapping[str, st
 [platform]
 domain = "{domain}"
 data_dir = "{folder / 'var'}"
+{platform_keys}
 
 [sipproxy]
 listen = ["udp:127.0.0.1:{proxy_port}"]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from helpers.dnsserver import DnsServer
 from helpers.phones import RtpPhone, media_target, sleep, wait
 from helpers.process import PlatformProcess, free_port
 from helpers.sipp import TEST_SCENARIOS, Sipp
@@ -82,17 +83,73 @@ class Silent:
         self.sock.close()
 
 
-class GatewayCallsTest(unittest.TestCase):
-    """One platform with a hosted gateway of three trunks for the class."""
+class GatewayPlatform(unittest.TestCase):
+    """What the gateway tests share: a platform process started by the
+    subclass's setUpClass, phones, RTP sinks and SIPp carriers."""
 
     platform: ClassVar[PlatformProcess]
     folder: ClassVar[Path]
     proxy_port: ClassVar[int]
     outside_port: ClassVar[int]
     silent: ClassVar[Silent]
-    port_503: ClassVar[int]
     port_good: ClassVar[int]
     timeout = 90
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        status = cls.platform.stop()
+        cls.silent.close()
+        log = cls.platform.log()
+        assert "Traceback" not in log, log
+        assert status in (0, -15), log
+
+    def setUp(self) -> None:
+        self.agents: list[UserAgent] = []
+        self.rtp: list[RtpPhone] = []
+
+    @defer.inlineCallbacks
+    def tearDown(self) -> Any:
+        for agent in self.agents:
+            yield agent.stop()
+        for phone in self.rtp:
+            yield phone.listening.stopListening()
+
+    @property
+    def proxy(self) -> Destination:
+        return Destination("udp", INSIDE, self.proxy_port)
+
+    @defer.inlineCallbacks
+    def phone(self, user: str, password: str, on_invite: Any = None) -> Any:
+        endpoint = SipEndpoint(f"phone-{user}", [ListenAddress("udp", INSIDE, 0)],
+                               None, reactor)  # type: ignore[arg-type]
+        agent = UserAgent(endpoint, Identity(user, DOMAIN, f"User {user}"), (user, password),
+                          on_invite=on_invite)
+        agent.start()
+        self.agents.append(agent)
+        rtp = RtpPhone()
+        rtp.start(INSIDE)
+        self.rtp.append(rtp)
+        agent.rtp = rtp  # type: ignore[attr-defined]
+        response = yield wait(agent.register(f"sip:{DOMAIN}", self.proxy, 60))
+        self.assertEqual(response.status, 200, response)
+        return agent
+
+    def sink(self) -> RtpPhone:
+        sink = RtpPhone()
+        sink.start(CARRIER)
+        self.rtp.append(sink)
+        return sink
+
+    def carrier(self, scenario: str, port: int, *extra: str) -> Sipp:
+        return Sipp(TEST_SCENARIOS / scenario, f"{GATEWAY_OUTSIDE}:{self.outside_port}",
+                    folder=self.folder, host=CARRIER, port=port, timeout=40,
+                    extra=("-trace_msg", *extra))
+
+
+class GatewayCallsTest(GatewayPlatform):
+    """One platform with a hosted gateway of three trunks for the class."""
+
+    port_503: ClassVar[int]
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -150,56 +207,6 @@ class_of_service = "internal"
             cls.folder, domain=DOMAIN, passwords=PASSWORDS, proxy_port=cls.proxy_port,
             rtp_ports=RTP, extra=extra, media_address=MEDIA)
         cls.platform.start()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        status = cls.platform.stop()
-        cls.silent.close()
-        log = cls.platform.log()
-        assert "Traceback" not in log, log
-        assert status in (0, -15), log
-
-    def setUp(self) -> None:
-        self.agents: list[UserAgent] = []
-        self.rtp: list[RtpPhone] = []
-
-    @defer.inlineCallbacks
-    def tearDown(self) -> Any:
-        for agent in self.agents:
-            yield agent.stop()
-        for phone in self.rtp:
-            yield phone.listening.stopListening()
-
-    @property
-    def proxy(self) -> Destination:
-        return Destination("udp", INSIDE, self.proxy_port)
-
-    @defer.inlineCallbacks
-    def phone(self, user: str, password: str, on_invite: Any = None) -> Any:
-        endpoint = SipEndpoint(f"phone-{user}", [ListenAddress("udp", INSIDE, 0)],
-                               None, reactor)  # type: ignore[arg-type]
-        agent = UserAgent(endpoint, Identity(user, DOMAIN, f"User {user}"), (user, password),
-                          on_invite=on_invite)
-        agent.start()
-        self.agents.append(agent)
-        rtp = RtpPhone()
-        rtp.start(INSIDE)
-        self.rtp.append(rtp)
-        agent.rtp = rtp  # type: ignore[attr-defined]
-        response = yield wait(agent.register(f"sip:{DOMAIN}", self.proxy, 60))
-        self.assertEqual(response.status, 200, response)
-        return agent
-
-    def sink(self) -> RtpPhone:
-        sink = RtpPhone()
-        sink.start(CARRIER)
-        self.rtp.append(sink)
-        return sink
-
-    def carrier(self, scenario: str, port: int, *extra: str) -> Sipp:
-        return Sipp(TEST_SCENARIOS / scenario, f"{GATEWAY_OUTSIDE}:{self.outside_port}",
-                    folder=self.folder, host=CARRIER, port=port, timeout=40,
-                    extra=("-trace_msg", *extra))
 
     @defer.inlineCallbacks
     def test_outbound_call_fails_over_and_reaches_the_carrier_in_its_format(self) -> Any:
@@ -375,6 +382,84 @@ class_of_service = "internal"
             self.fail("a national call was allowed to an internal-only user")
         yield sleep(0.2)
         self.assertEqual(self.silent.received()[before:], [])
+
+
+class DnsTrunkTest(GatewayPlatform):
+    """A trunk named by host name: the gateway resolves it per RFC 3263
+    (NAPTR → SRV → A) with a DNS server of the test's own and fails over
+    from the first SRV target (silent) to the second (SIPp)."""
+
+    dns: ClassVar[DnsServer]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        require_tool("sipp", "sip-tester")
+        cls.folder = Path(tempfile.mkdtemp(prefix="telavox-gwdns-"))
+        cls.proxy_port = free_port()
+        cls.outside_port = free_udp_port(GATEWAY_OUTSIDE)
+        cls.silent = Silent()
+        cls.port_good = free_udp_port(CARRIER)
+        cls.dns = DnsServer([
+            ("carrier.test", "NAPTR", [10, 10, "s", "SIP+D2U", "", "_sip._udp.carrier.test"]),
+            ("_sip._udp.carrier.test", "SRV", [10, 0, cls.silent.port, "dead.carrier.test"]),
+            ("_sip._udp.carrier.test", "SRV", [20, 0, cls.port_good, "live.carrier.test"]),
+            ("dead.carrier.test", "A", [CARRIER]),
+            ("live.carrier.test", "A", [CARRIER]),
+        ]).start()
+        cls.platform = sip_server_platform(
+            cls.folder, domain=DOMAIN, passwords={}, proxy_port=cls.proxy_port,
+            rtp_ports=(30300, 30399), media_address=MEDIA,
+            platform_keys=f'dns_servers = ["127.0.0.1:{cls.dns.port}"]', extra=f"""
+[[gateways]]
+name = "gw3"
+listen = "udp:{INSIDE}:{free_port()}"
+carrier_listen = "udp:{GATEWAY_OUTSIDE}:{cls.outside_port}"
+prefixes = [""]
+
+[[gateways.trunks]]
+name = "named"
+address = "sip:carrier.test"
+username = "{TRUNK_USER}"
+password = "{TRUNK_PASSWORD}"
+invite_timeout = 1.0
+options_interval = 0
+
+[[users]]
+extension = "1001"
+password = "{CALLER_PASSWORD}"
+class_of_service = "international"
+external_number = "+46812345699"
+""")
+        cls.platform.start()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        super().tearDownClass()
+        cls.dns.stop()
+
+    @defer.inlineCallbacks
+    def test_outbound_call_fails_over_across_resolved_targets(self) -> Any:
+        """The call reaches the SIPp carrier at the second SRV target after
+        the first one stayed silent."""
+        self.platform.wait_for_log("trunk named at udp:127.0.0.5")
+        sink = self.sink()
+        good = self.carrier("carrier_uas.xml", self.port_good, "-key", "user", TRUNK_USER,
+                            "-key", "password", TRUNK_PASSWORD, "-key", "sink_ip", CARRIER,
+                            "-key", "sink_port", str(sink.port)).start()
+        try:
+            yield sleep(0.3)
+            alice = yield self.phone("1001", CALLER_PASSWORD)
+            call = yield wait(alice.invite(f"sip:0812345678@{DOMAIN}", self.proxy,
+                                           alice.rtp.sdp("alice")), 20)
+            self.assertEqual(call.state, "confirmed")
+            yield wait(call.bye())
+            status = yield threads.deferToThread(good.wait)
+            self.assertEqual(status, 0, good.report())
+        finally:
+            good.stop()
+        silent = self.silent.received()
+        self.assertTrue(silent and silent[0].startswith(b"INVITE sip:+46812345678@carrier.test"),
+                        silent)
 
 
 def _without_media_and_log_lines(text: str) -> str:
