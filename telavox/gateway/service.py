@@ -304,6 +304,8 @@ class GatewayService(BaseApplication):
         self.outside.send_request(request, dest, on_event)
 
     def _trunk_changed(self, trunk: Trunk) -> None:
+        if not self.running:
+            return  # unregistering at shutdown is not news
         what = "up" if trunk.up else "down"
         if trunk.up:
             self.log.info("{gateway}: trunk {trunk} is up: {reason}", gateway=self.name,

@@ -83,7 +83,7 @@ class Trunk:
             return self.keepalive_reason or "no answer to OPTIONS"
         if self.registered:
             return self.registration_reason
-        return self.keepalive_reason or "in service"
+        return "in service"
 
     def set_targets(self, targets: list[Target]) -> None:
         """The carrier's addresses, as resolved."""
@@ -106,12 +106,15 @@ class Trunk:
         self._changed()
 
     def _changed(self) -> None:
+        """Report a change of up/down (or of the reason while down; a
+        trunk that starts up is not news)."""
         now = (self.up, self.reason)
-        if now == self._last:
-            return
-        first = self._last is None
-        self._last = now
-        if self._on_change is not None and not (first and now[0]):
+        last, self._last = self._last, now
+        if last is None:
+            news = not now[0]
+        else:
+            news = now[0] != last[0] or (not now[0] and now[1] != last[1])
+        if news and self._on_change is not None:
             self._on_change(self)
 
     # -- numbers ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -63,23 +64,36 @@ def free_udp_port(host: str) -> int:
 
 
 class Silent:
-    """A carrier that receives and never answers."""
+    """A carrier that never answers properly: it keeps what it receives and,
+    given ``reply``, answers every request with those (malformed) bytes."""
 
-    def __init__(self) -> None:
+    def __init__(self, reply: bytes = b"") -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((CARRIER, 0))
-        self.sock.setblocking(False)
+        self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
+        self.reply = reply
+        self.messages: list[bytes] = []
+        self._running = True
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while self._running:
+            try:
+                data, source = self.sock.recvfrom(65536)
+            except (TimeoutError, OSError):
+                continue
+            self.messages.append(data)
+            if self.reply:
+                self.sock.sendto(self.reply, source)
 
     def received(self) -> list[bytes]:
-        out = []
-        while True:
-            try:
-                out.append(self.sock.recv(65536))
-            except BlockingIOError:
-                return out
+        return list(self.messages)
 
     def close(self) -> None:
+        self._running = False
+        self._thread.join(5)
         self.sock.close()
 
 
@@ -157,7 +171,8 @@ class GatewayCallsTest(GatewayPlatform):
         cls.folder = Path(tempfile.mkdtemp(prefix="telavox-gateway-"))
         cls.proxy_port = free_port()
         cls.outside_port = free_udp_port(GATEWAY_OUTSIDE)
-        cls.silent = Silent()
+        # answers with a response that does not parse (no Via, no CSeq)
+        cls.silent = Silent(reply=b"SIP/2.0 180 Ringing\r\nCSeq: banana\r\n\r\n")
         cls.port_503 = free_udp_port(CARRIER)
         cls.port_good = free_udp_port(CARRIER)
         extra = f"""
@@ -210,7 +225,8 @@ class_of_service = "internal"
 
     @defer.inlineCallbacks
     def test_outbound_call_fails_over_and_reaches_the_carrier_in_its_format(self) -> Any:
-        """1001 dials 0812345678: the silent trunk is skipped after 1 s, the
+        """1001 dials 0812345678: the trunk that answers only garbage is
+        skipped after 1 s (its malformed 180 is dropped, never taken), the
         overloaded one answers 503, the third challenges, gets our
         credentials and the number as 46812345678, and answers; the phone's
         RTP reaches the carrier's sink from the mediaserver; the BYE reaches
@@ -477,7 +493,8 @@ class TrunkRegistrationTest(unittest.TestCase):
 
     def test_registration_and_keepalive(self) -> None:
         """The gateway registers with a carrier that challenges it (SIPp checks
-        the credentials and grants 120 s); a trunk whose carrier never
+        the credentials and grants 120 s); a trunk with a wrong password is
+        reported down with "wrong credentials"; a trunk whose carrier never
         answers its OPTIONS is marked down and logged."""
         require_tool("sipp", "sip-tester")
         folder = Path(tempfile.mkdtemp(prefix="telavox-trunkreg-"))
@@ -489,6 +506,12 @@ class TrunkRegistrationTest(unittest.TestCase):
                          port=registrar_port, timeout=30,
                          extra=("-key", "user", TRUNK_USER, "-key", "password",
                                 TRUNK_PASSWORD, "-m", "1", "-trace_msg")).start()
+        refusing_port = free_udp_port(CARRIER)
+        refusing = Sipp(TEST_SCENARIOS / "carrier_registrar.xml",
+                        f"{GATEWAY_OUTSIDE}:{outside}", folder=folder, host=CARRIER,
+                        port=refusing_port, timeout=30,
+                        extra=("-key", "user", TRUNK_USER, "-key", "password",
+                               TRUNK_PASSWORD, "-m", "1")).start()
         time.sleep(0.3)
         platform = sip_server_platform(folder, domain=DOMAIN, passwords=PASSWORDS,
                                        proxy_port=free_port(), rtp_ports=(30200, 30299),
@@ -509,6 +532,14 @@ register_expires = 300
 options_interval = 0
 
 [[gateways.trunks]]
+name = "badpass"
+address = "sip:{CARRIER}:{refusing_port}"
+username = "{TRUNK_USER}"
+password = "not-the-password"
+register = true
+options_interval = 0
+
+[[gateways.trunks]]
 name = "dead"
 address = "sip:{CARRIER}:{dead.port}"
 options_interval = 0.3
@@ -517,6 +548,7 @@ options_interval = 0.3
         try:
             self.assertEqual(registrar.wait(), 0, registrar.report())
             platform.wait_for_log("trunk dead is down", timeout=15)
+            platform.wait_for_log("trunk badpass is down: wrong credentials", timeout=15)
             messages = "".join(p.read_text(errors="replace")
                                for p in folder.glob("carrier_registrar_*_messages.log"))
             self.assertIn(f'username="{TRUNK_USER}"', messages)
@@ -525,9 +557,10 @@ options_interval = 0.3
             self.assertTrue(any(m.startswith(b"OPTIONS ") for m in dead.received()))
         finally:
             registrar.stop()
+            refusing.stop()
             status = platform.stop()
             dead.close()
         log = platform.log()
         self.assertNotIn("Traceback", log)
         self.assertIn(status, (0, -15))
-        self.assertIn("trunk registered", log.replace("trunk registered is up", "trunk registered"))
+        self.assertNotIn("trunk registered is down", log)
