@@ -217,6 +217,14 @@ external_number = "+46812345699"
 extension = "1003"
 password = "{INTERNAL_PASSWORD}"
 class_of_service = "internal"
+
+[[users]]
+extension = "1004"
+password = "{INTERNAL_PASSWORD}"
+name = "Hidden Harry"
+class_of_service = "international"
+external_number = "+46812345644"
+caller_id_withheld = true
 """
         cls.platform = sip_server_platform(
             cls.folder, domain=DOMAIN, passwords=PASSWORDS, proxy_port=cls.proxy_port,
@@ -281,6 +289,34 @@ class_of_service = "internal"
             if rows:
                 break
         self.assertEqual(rows[-1]["disposition"], "answered", rows)
+
+    @defer.inlineCallbacks
+    def test_withheld_caller_id(self) -> Any:
+        """A user who withholds the caller ID reaches the carrier as
+        Anonymous, with the external number only in P-Asserted-Identity and
+        Privacy: id (RFC 3323/3325)."""
+        sink = self.sink()
+        good = self.carrier("carrier_uas.xml", self.port_good, "-key", "user", TRUNK_USER,
+                            "-key", "password", TRUNK_PASSWORD, "-key", "sink_ip", CARRIER,
+                            "-key", "sink_port", str(sink.port)).start()
+        try:
+            yield sleep(0.3)
+            harry = yield self.phone("1004", INTERNAL_PASSWORD)
+            call = yield wait(harry.invite(f"sip:0046701234567@{DOMAIN}", self.proxy,
+                                           harry.rtp.sdp("harry")), 20)
+            yield wait(call.bye())
+            status = yield threads.deferToThread(good.wait)
+            self.assertEqual(status, 0, good.report())
+        finally:
+            good.stop()
+        log = max(self.folder.glob("carrier_uas_*_messages.log"),
+                  key=lambda p: p.stat().st_mtime).read_text(errors="replace")
+        invite = log[log.index("INVITE sip:46701234567@"):]
+        invite = invite[:invite.index("\n\n")]
+        self.assertIn('From: "Anonymous" <sip:anonymous@anonymous.invalid>', invite)
+        self.assertIn("P-Asserted-Identity: <sip:46812345644@carrier.test>", invite)
+        self.assertIn("Privacy: id", invite)
+        self.assertNotIn("Harry", invite)
 
     @defer.inlineCallbacks
     def test_inbound_call_to_a_did_rings_the_user(self) -> Any:
