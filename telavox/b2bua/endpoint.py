@@ -147,10 +147,10 @@ class LegTable:
                 endpoint.respond(invite, make_response(invite.request, 487, to_tag=new_tag()))
 
     def ack(self, event: AckIn) -> None:
-        """The ACK of a 2xx we sent on an incoming leg."""
+        """The ACK of a 2xx we sent (to an INVITE or a re-INVITE)."""
         request = event.request
         leg = self._legs.get((request.call_id, request.to_tag or ""))
-        if isinstance(leg, IncomingLeg):
+        if leg is not None and not leg.ended:
             leg.acked(request)
 
     def stray_response(self, event: StrayResponse) -> None:

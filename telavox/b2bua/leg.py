@@ -125,6 +125,10 @@ class LegListener(Protocol):
         UPDATE, INFO, REFER, OPTIONS, MESSAGE, NOTIFY...); the call answers
         it with :meth:`Leg.respond`."""
 
+    def leg_acked(self, leg: Leg, ack: Request) -> None:
+        """The ACK of our 2xx to a re-INVITE arrived (with the answer when
+        the 2xx carried the offer)."""
+
 
 class LegState(enum.Enum):
     """Phases of a leg (see the module docstring)."""
@@ -153,6 +157,8 @@ class Leg:
         """The far side's latest session description."""
         self.user_data: Any = None
         """Whatever the owning call wants to keep with the leg."""
+        self._reinvite_ok: _Retransmission | None = None
+        self._held_reack: tuple[Dialog, Request, Response] | None = None
 
     @property
     def ended(self) -> bool:
@@ -172,12 +178,18 @@ class Leg:
 
     def _stopped(self) -> None:
         """Hook: stop the leg's timers."""
+        if self._reinvite_ok is not None:
+            self._reinvite_ok.stop()
+            self._reinvite_ok = None
 
     def request(self, method: str, *, body: bytes = b"", content_type: str | None = None,
-                extra: Extra = (), on_response: ResponseCallback | None = None) -> Request:
+                extra: Extra = (), on_response: ResponseCallback | None = None,
+                hold_ack: bool = False) -> Request:
         """Send ``method`` inside the dialog; ``on_response`` gets its final
         response (a 408/503 made up locally on timeout or transport failure).
-        A 481 or 408 to it ends the leg (§12.2.1.2)."""
+        A 481 or 408 to it ends the leg (§12.2.1.2).  With ``hold_ack`` the
+        2xx to a re-INVITE is not ACKed at once: :meth:`send_held_ack` sends
+        the ACK with the answer to the offer the 2xx carried."""
         dialog = self.dialog
         if dialog is None or dialog.terminated:
             raise DialogError(f"no dialog to send {method} in")
@@ -192,7 +204,10 @@ class Leg:
             if response is None or response.status < 200:
                 return
             if method == "INVITE" and response.success:
-                self._ack(dialog, request, response)
+                if hold_ack and not self.ended:
+                    self._held_reack = (dialog, request, response)
+                else:
+                    self._ack(dialog, request, response)
             with contextlib.suppress(DialogError, HeaderError):
                 dialog.update_from_response(response)
             if on_response is not None:
@@ -203,11 +218,19 @@ class Leg:
         self.host.send_request(request, dest, on_event)
         return request
 
-    def _ack(self, dialog: Dialog, request: Request, response: Response) -> None:
+    def send_held_ack(self, body: bytes = b"") -> None:
+        """The ACK held back by ``request(..., hold_ack=True)``, with ``body``."""
+        held, self._held_reack = self._held_reack, None
+        if held is not None:
+            self._ack(*held, body=body)
+
+    def _ack(self, dialog: Dialog, request: Request, response: Response,
+             body: bytes = b"") -> None:
         dest = self.host.destination_for(dialog.next_hop)
         auth = tuple((name, value) for name in ("Authorization", "Proxy-Authorization")
                      for value in request.headers.get_all(name))
-        ack = dialog.ack_for(response, via=self.host.via_for(dest), extra=auth)
+        ack = dialog.ack_for(response, via=self.host.via_for(dest), extra=auth, body=body,
+                             content_type=SDP if body else None)
         self.host.send_stateless(ack, dest)
 
     def respond(self, request: Request, txn: ServerTransaction, status: int,
@@ -219,7 +242,31 @@ class Leg:
         response = uas_response(request, status, reason, contact=contact, body=body,
                                 content_type=content_type if body else None, extra=extra)
         self.host.respond(txn, response)
+        if request.method == "INVITE" and response.success and not txn.dest.reliable:
+            # §13.3.1.4, §14.2: the UAS core retransmits its 2xx until the ACK
+            if self._reinvite_ok is not None:
+                self._reinvite_ok.stop()
+            self._reinvite_ok = _Retransmission(self.host, response, txn.dest,
+                                                self._reinvite_unacked)
         return response
+
+    def acked(self, ack: Request) -> None:
+        """An ACK in the dialog: of our 2xx to a re-INVITE."""
+        pending = self._reinvite_ok
+        if pending is not None and pending.response.cseq.seq == ack.cseq.seq:
+            pending.stop()
+            self._reinvite_ok = None
+        elif pending is None and self._held_reack is None and not ack.body:
+            return
+        if ack.body:
+            self.remote_sdp = ack.body
+        self.listener.leg_acked(self, ack)
+
+    def _reinvite_unacked(self) -> None:
+        """No ACK for our 2xx to a re-INVITE in 64*T1: end the dialog (§14.2)."""
+        self._reinvite_ok = None
+        self.hangup("no ACK to re-INVITE")
+        self.listener.leg_ended(self, "no ACK to re-INVITE")
 
     def hangup(self, reason: str = "local BYE") -> None:
         """End the leg: BYE once the dialog is confirmed (or accepted)."""
@@ -372,8 +419,10 @@ class IncomingLeg(Leg):
             self.listener.leg_cancelled(self)
 
     def acked(self, ack: Request) -> None:
-        """The ACK of our 2xx."""
+        """The ACK of our 2xx (to the INVITE, or to a re-INVITE later)."""
         if self.state is not LegState.ACCEPTED or self._ok is None:
+            if self.state is LegState.CONFIRMED:
+                super().acked(ack)
             return
         if ack.cseq.seq != self._ok.cseq.seq:
             return
@@ -411,6 +460,7 @@ class IncomingLeg(Leg):
             self._timer = None
 
     def _stopped(self) -> None:
+        super()._stopped()
         self._stop_timer()
         if self.reliable is not None:
             self.reliable.stop()
@@ -542,6 +592,14 @@ class OutgoingLeg(Leg):
         # a second fork answered, or the answer crossed our CANCEL: end that dialog
         self._bye(dialog)
 
+    def hangup(self, reason: str = "local BYE") -> None:
+        """End the leg; a 2xx whose ACK was held is ACKed first (§13.2.2.4)."""
+        if self._held_ack is not None:
+            self.send_ack()
+        if self._held_reack is not None:
+            self.send_held_ack()
+        super().hangup(reason)
+
     def send_ack(self, body: bytes = b"") -> None:
         """Send the ACK held back by :attr:`hold_ack`, carrying ``body`` (the
         answer to the offer of the 2xx)."""
@@ -590,3 +648,33 @@ class OutgoingLeg(Leg):
         if self.invite is None or self._forks is None:
             return
         self._on_success(response)
+
+
+class _Retransmission:
+    """A 2xx to an INVITE sent again from T1 doubling to T2 until stopped
+    (its ACK came) or 64*T1 have passed (then ``expired`` is called)."""
+
+    def __init__(self, host: LegHost, response: Response, dest: Destination,
+                 expired: Callable[[], None]) -> None:
+        self.host = host
+        self.response = response
+        self.dest = dest
+        self.expired = expired
+        self.interval = host.timers.t1
+        self.waited = 0.0
+        self.timer: Cancellable | None = host.call_later(self.interval, self._fire)
+
+    def _fire(self) -> None:
+        self.timer = None
+        self.waited += self.interval
+        if self.waited >= self.host.timers.timeout:
+            self.expired()
+            return
+        self.host.send_stateless(self.response, self.dest)
+        self.interval = min(self.interval * 2, self.host.timers.t2)
+        self.timer = self.host.call_later(self.interval, self._fire)
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None

@@ -40,6 +40,10 @@ from telavox.sip.uri import SipUri
 __all__ = ["Attempt", "GatewayCall", "GatewayCallHost", "fails_over"]
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK, REFER, NOTIFY, MESSAGE"
+PASSED = ("Event", "Subscription-State", "Info-Package", "Recv-Info", "Refer-To",
+          "Session-Expires")
+"""Headers of in-dialog requests that cross with them (what the methods
+need to mean the same on the other side)."""
 
 
 def fails_over(status: int) -> bool:
@@ -247,9 +251,11 @@ class GatewayCall:
             leg.respond(request, txn, 481)
             return
         content_type = request.headers.get("Content-Type")
-        passed = tuple((name, value) for name in ("Event", "Subscription-State",
-                                                  "Refer-To", "Session-Expires")
+        passed = tuple((name, value) for name in PASSED
                        for value in request.headers.get_all(name))
+        # an offerless re-INVITE: the other side offers in its 2xx and the
+        # answer comes in this side's ACK (leg_acked), which our ACK carries
+        hold = request.method == "INVITE" and not request.body
 
         def answered(response: Response) -> None:
             if not leg.ended:
@@ -258,7 +264,12 @@ class GatewayCall:
                             content_type=response.headers.get("Content-Type"))
 
         other.request(request.method, body=request.body, content_type=content_type,
-                      extra=passed, on_response=answered)
+                      extra=passed, on_response=answered, hold_ack=hold)
+
+    def leg_acked(self, leg: Leg, ack: Request) -> None:
+        other = self.b if leg is self.a else self.a
+        if other is not None and not other.ended:
+            other.send_held_ack(ack.body)
 
     # -- ending -----------------------------------------------------------------------------
 

@@ -449,6 +449,10 @@ class Call:
         side = "caller" if leg is self.a else "callee"
         self.end(f"{side}: {reason}", disposition="answered" if self.answer_time else "failed")
 
+    def leg_acked(self, leg: Leg, ack: Request) -> None:
+        """The ACK of a re-INVITE's 2xx: each side's media was settled when
+        its re-INVITE was answered, so there is nothing to do."""
+
     def _other(self, leg: Leg) -> Leg | None:
         if leg is self.a:
             return self.b

@@ -191,6 +191,7 @@ options_interval = 0
 [[gateways.trunks]]
 name = "overloaded"
 address = "sip:{CARRIER}:{cls.port_503}"
+invite_timeout = 1.0
 options_interval = 0
 
 [[gateways.trunks]]
@@ -398,7 +399,9 @@ caller_id_withheld = true
             stranger.close()
         self.assertTrue(data.startswith(b"SIP/2.0 403"), data)
         sink = self.sink()
-        carrier = self.carrier("carrier_uac.xml", self.port_good, "-s", "46899999999",
+        # its own port: the 404 is retransmitted (SIPp does not ACK what it
+        # did not expect) and must not reach the carrier of the next test
+        carrier = self.carrier("carrier_uac.xml", free_udp_port(CARRIER), "-s", "46899999999",
                                "-key", "caller", "0701234567", "-key", "sink_ip", CARRIER,
                                "-key", "sink_port", str(sink.port), "-m", "1")
         yield threads.deferToThread(carrier.run)
