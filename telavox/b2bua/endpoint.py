@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from telavox.b2bua.leg import IncomingLeg, Leg, OutgoingLeg
+from telavox.b2bua.leg import IncomingLeg, Leg, LegHost, OutgoingLeg
 from telavox.sip.dialog import DialogError
-from telavox.sip.hdrtypes import Via
+from telavox.sip.hdrtypes import HeaderError, NameAddr, Via
 from telavox.sip.message import Request, Response, make_response, new_tag
 from telavox.sip.timers import TimerConfig
 from telavox.sip.transaction import (
@@ -32,7 +32,7 @@ from telavox.sip.transaction import (
 from telavox.sip.uri import SipUri, Uri
 from telavox.transport.endpoint import SipEndpoint
 
-__all__ = ["EndpointLegHost", "LegTable"]
+__all__ = ["EndpointLegHost", "LegTable", "NoListener"]
 
 
 class EndpointLegHost:
@@ -122,6 +122,40 @@ class LegTable:
 
     # -- dispatch ---------------------------------------------------------------------------
 
+    @staticmethod
+    def incoming(legs: LegHost, endpoint: SipEndpoint, event: RequestIn, contact: NameAddr
+                 ) -> IncomingLeg | None:
+        """A new incoming leg for ``event``'s INVITE (its listener a
+        :class:`NoListener` until a call takes it), or None once the INVITE
+        was answered 400 because its dialog fields do not parse."""
+        try:
+            return IncomingLeg(legs, NoListener(), event.request, event.txn, contact)
+        except (DialogError, HeaderError) as e:
+            endpoint.reply(event, 400, f"Bad Request ({e})", to_tag=new_tag())
+            return None
+
+    def dispatch(self, endpoint: SipEndpoint, event: RequestIn,
+                 invite: Callable[[RequestIn], None], allow: str,
+                 options: tuple[tuple[str, str], ...] = ()) -> None:
+        """Route a request: CANCEL and in-dialog requests to their legs, a
+        new INVITE to ``invite``, OPTIONS answered 200 (with Allow, Accept
+        and ``options``), a stray BYE 481, anything else 405 with Allow."""
+        request = event.request
+        method = request.method
+        if method == "CANCEL":
+            self.cancel(endpoint, event)
+        elif request.to_tag:
+            self.in_dialog(endpoint, event)
+        elif method == "INVITE":
+            invite(event)
+        elif method == "OPTIONS":
+            endpoint.reply(event, 200, to_tag=new_tag(), extra=(
+                ("Allow", allow), ("Accept", "application/sdp"), *options))
+        elif method == "BYE":
+            endpoint.reply(event, 481, to_tag=new_tag())
+        else:
+            endpoint.reply(event, 405, to_tag=new_tag(), extra=(("Allow", allow),))
+
     def in_dialog(self, endpoint: SipEndpoint, event: RequestIn) -> None:
         """A request with a To tag: to its leg, or 481."""
         request = event.request
@@ -169,3 +203,11 @@ class LegTable:
         if leg is not None:
             leg.server_failed("transport failure" if isinstance(event, TransportFailed)
                               else "no ACK")
+
+
+class NoListener:
+    """Stands in for the call until it takes the leg (and sets itself as
+    the leg's listener): whatever the leg reports meanwhile is dropped."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args, **kw: None

@@ -388,14 +388,14 @@ class GatewayConfig:
     name: str = doc("Name of the gateway, e.g. tdcproxy1.", validator=_name)
     address: str = doc("Its platform-side SIP address as transport:host:port, when it runs "
                        "elsewhere.", default="", validator=_target_address)
+    prefixes: tuple[str, ...] = doc("E.164 prefixes it carries (longest match wins), e.g. "
+                                    "['+46']; [''] for everything.", default=(),
+                                    validator=_prefixes)
     listen: str = doc("Host it in this process, its platform side listening on this "
                       "transport:host:port.", default="", validator=_target_address)
     carrier_listen: str = doc("Where a hosted gateway faces its carriers, as "
                               "transport:host:port [advertise host[:port]].", default="",
                               validator=_carrier_listen)
-    prefixes: tuple[str, ...] = doc("E.164 prefixes it carries (longest match wins), e.g. "
-                                    "['+46']; [''] for everything.", default=(),
-                                    validator=_prefixes)
     trunks: tuple[TrunkConfig, ...] = doc("Its carrier trunks, tried in order.", default=())
     user_agent: str = doc("User-Agent/Server toward carriers.", default="telavox")
 

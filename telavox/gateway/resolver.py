@@ -55,6 +55,7 @@ from twisted.names import client, dns, error, hosts, resolve
 
 from telavox.sip.transaction.events import Destination
 from telavox.sip.uri import SipUri
+from telavox.transport.address import is_ip_address
 
 __all__ = [
     "ALL_TRANSPORTS",
@@ -156,13 +157,6 @@ def _dns_name(name: str) -> str:
     return name.strip().rstrip(".").lower()
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
 
 def _default_transport(secure: bool, supported: Collection[str]) -> str | None:
     """The transport when the URI names none (§4.1): UDP (TCP if UDP is not
@@ -190,7 +184,7 @@ def plan_lookup(uri: SipUri, supported: Collection[str] = ALL_TRANSPORTS) -> Loo
         if mapped is None or mapped not in supported:
             return _unusable(target, uri, f"transport={param} is not supported")
         transport = mapped
-    if _is_ip(target):
+    if is_ip_address(target):
         port = uri.port or DEFAULT_PORTS[transport]
         return LookupPlan(target, targets=(Target(transport, str(ipaddress.ip_address(target)),
                                                   port),))
@@ -384,11 +378,11 @@ class Resolver:
                          failures: list[str]) -> dict[str, list[str]]:
         """The A then AAAA addresses of each name (an IP address stands for
         itself)."""
-        lookups = [n for n in names if not _is_ip(n)]
+        lookups = [n for n in names if not is_ip_address(n)]
         answers = await defer.gatherResults(
             [defer.Deferred.fromCoroutine(self._lookup(kind, name, failures))
              for name in lookups for kind in ("A", "AAAA")])
-        found: dict[str, list[str]] = {n: [n] for n in names if _is_ip(n)}
+        found: dict[str, list[str]] = {n: [n] for n in names if is_ip_address(n)}
         for i, name in enumerate(lookups):
             found[name] = _addresses(answers[2 * i]) + _addresses(answers[2 * i + 1])
         return found

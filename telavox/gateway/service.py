@@ -46,9 +46,8 @@ from telavox.gateway.resolver import Resolver, Target, make_dns_resolver, plan_l
 from telavox.gateway.trunk import Trunk
 from telavox.interfaces import ITlb
 from telavox.records import Health, TrunkEvent
-from telavox.sip.dialog import DialogError
 from telavox.sip.hdrtypes import HeaderError, NameAddr
-from telavox.sip.message import Request, new_tag
+from telavox.sip.message import Request
 from telavox.sip.transaction import (
     AckIn,
     Action,
@@ -69,10 +68,6 @@ __all__ = ["RESOLVE_INTERVAL", "GatewayService"]
 RESOLVE_INTERVAL = 300.0
 """Seconds between RFC 3263 resolutions of the trunks' addresses."""
 
-
-def _host_port(address: ListenAddress) -> str:
-    host = f"[{address.host}]" if ":" in address.host else address.host
-    return f"{host}:{address.port}"
 
 
 class _Timer:
@@ -123,10 +118,10 @@ class GatewayService(BaseApplication):
         self.tlb: ITlb = platform.require(ITlb)
         self.listen = ListenAddress.parse(section.listen)
         self.carrier_listen = ListenAddress.parse(section.carrier_listen)
-        peers = [_host_port(ListenAddress.parse(m.sip_address)) for m in config.sipservers
+        peers = [ListenAddress.parse(m.sip_address).peer for m in config.sipservers
                  if m.sip_address]
-        peers += [_host_port(a) for a in config.sipproxy.listen]
-        peers.append(_host_port(config.tlb.probe_listen))
+        peers += [a.peer for a in config.sipproxy.listen]
+        peers.append(config.tlb.probe_listen.peer)
         options = platform.endpoint_options()
         self.inside = SipEndpoint(
             section.name, [self.listen], self, platform.reactor, options=options,
@@ -362,24 +357,8 @@ class GatewayService(BaseApplication):
 
     def handle_request(self, endpoint: SipEndpoint, event: RequestIn) -> None:
         """Requests from the platform or a carrier."""
-        request = event.request
-        method = request.method
-        if method == "CANCEL":
-            self.table.cancel(endpoint, event)
-        elif request.to_tag:
-            self.table.in_dialog(endpoint, event)
-        elif method == "INVITE":
-            if endpoint is self.inside:
-                self._outbound(event)
-            else:
-                self._inbound(event)
-        elif method == "OPTIONS":
-            endpoint.reply(event, 200, to_tag=new_tag(), extra=(
-                ("Allow", ALLOW), ("Accept", "application/sdp")))
-        elif method == "BYE":
-            endpoint.reply(event, 481, to_tag=new_tag())
-        else:
-            endpoint.reply(event, 405, to_tag=new_tag(), extra=(("Allow", ALLOW),))
+        invite = self._outbound if endpoint is self.inside else self._inbound
+        self.table.dispatch(endpoint, event, invite, ALLOW)
 
     def handle_ack(self, endpoint: SipEndpoint, event: AckIn) -> None:
         self.table.ack(event)
@@ -395,12 +374,9 @@ class GatewayService(BaseApplication):
     def _incoming_leg(self, event: RequestIn, legs: EndpointLegHost,
                       contact: SipUri) -> IncomingLeg | None:
         request = event.request
-        try:
-            leg = IncomingLeg(legs, _NoListener(), request, event.txn, NameAddr(uri=contact))
-        except (DialogError, HeaderError) as e:
+        leg = LegTable.incoming(legs, legs.endpoint, event, NameAddr(uri=contact))
+        if leg is None:
             self.counters["refused"] += 1
-            event_endpoint = legs.endpoint
-            event_endpoint.reply(event, 400, f"Bad Request ({e})", to_tag=new_tag())
             return None
         if request.call_id in self.calls:
             self.counters["refused"] += 1
@@ -558,10 +534,3 @@ def _dns_servers(servers: tuple[str, ...]) -> list[tuple[str, int]] | None:
             host, port = server, "53"
         out.append((host.strip("[]"), int(port)))
     return out or None
-
-
-class _NoListener:
-    """Stands in until the call takes the leg (it sets itself as listener)."""
-
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        return lambda *args, **kw: None

@@ -21,7 +21,6 @@ the store in step behind the requests:
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from email.utils import formatdate
 from typing import Any
@@ -49,6 +48,7 @@ from telavox.sip.hdrtypes import HeaderError
 from telavox.sip.message import Request, Response, make_response, new_tag
 from telavox.sip.transaction import Source
 from telavox.sip.uri import SipUri, unescape
+from telavox.transport.address import is_ip_address
 
 __all__ = ["AorRefusal", "RegistrarService"]
 
@@ -67,13 +67,6 @@ def rules_of(section: Any) -> Rules:
     return Rules(min_expires=section.min_expires, max_expires=section.max_expires,
                  default_expires=section.default_expires, max_contacts=section.max_contacts)
 
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 @implementer(IUserDirectory, ILocationService)
@@ -208,7 +201,7 @@ class RegistrarService(BaseApplication):
     def is_our_domain(self, host: str) -> bool:
         """True for the platform domain (any case) or an IP address literal."""
         host = host.lower().strip("[]")
-        return host == self.domain or _is_ip(host)
+        return host == self.domain or is_ip_address(host)
 
     def register(self, request: Request, source: Source, user: str) -> Response:
         now = self.platform.reactor.seconds()

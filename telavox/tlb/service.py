@@ -70,10 +70,6 @@ def _normal_host(host: str) -> str:
         return host.lower()
 
 
-def _host_port(address: ListenAddress) -> str:
-    host = f"[{address.host}]" if ":" in address.host else address.host
-    return f"{host}:{address.port}"
-
 
 @implementer(ITlb, ISipHandler)
 class TlbService(BaseApplication):
@@ -112,7 +108,7 @@ class TlbService(BaseApplication):
         self.unprobed = sorted(m.name for m in self.router.pool() if m.name not in self._targets)
         self.endpoint = SipEndpoint(
             "tlb", listeners, self, platform.reactor, options=platform.endpoint_options(),
-            policy=PeerPolicy.only([_host_port(a) for a in self._addresses.values()]),
+            policy=PeerPolicy.only([a.peer for a in self._addresses.values()]),
             tls=tls, network=platform.network)
         self._loop: task.LoopingCall | None = None
         self._inflight: dict[str, _Probe] = {}
@@ -293,7 +289,7 @@ class TlbService(BaseApplication):
         try:
             dest = endpoint.destination(address.transport, address.host, address.port)
             via = endpoint.via_for(dest)
-            target = f"sip:{_host_port(address)}"
+            target = f"sip:{address.peer}"
             request = new_request("OPTIONS", target, from_=f"<sip:tlb@{via.host}>",
                                   to=f"<{target}>", via=via, user_agent=USER_AGENT,
                                   extra=(("Accept", "application/sdp"),))

@@ -21,12 +21,11 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from telavox.b2bua.endpoint import EndpointLegHost, LegTable
-from telavox.b2bua.leg import IncomingLeg, Leg, LegHost
+from telavox.b2bua.leg import Leg, LegHost
 from telavox.base import BaseApplication, Platform
 from telavox.config.model import PoolMemberConfig, UserConfig
 from telavox.interfaces import IMediaServer, ITlb
 from telavox.records import CallEvent, CdrRecord, Health, MediaEvent
-from telavox.sip.dialog import DialogError
 from telavox.sip.hdrtypes import HeaderError, NameAddr
 from telavox.sip.message import Request, new_tag
 from telavox.sip.transaction import (
@@ -53,10 +52,6 @@ CDR_FLUSH_INTERVAL = 1.0
 """Seconds between batched CDR writes (a crash loses at most this much)."""
 
 
-def _host_port(address: ListenAddress) -> str:
-    host = f"[{address.host}]" if ":" in address.host else address.host
-    return f"{host}:{address.port}"
-
 
 @implementer(ISipHandler)
 class SipServerService(BaseApplication):
@@ -75,10 +70,11 @@ class SipServerService(BaseApplication):
         self.tlb: ITlb = platform.require(ITlb)
         self.listen = ListenAddress.parse(section.listen)
         self.proxy_addresses = list(config.sipproxy.listen)
-        peers = [_host_port(a) for a in self.proxy_addresses]
-        peers.append(_host_port(config.tlb.probe_listen))
-        peers += [_host_port(ListenAddress.parse(g.sip_address)) for g in config.gateways
-                  if g.sip_address]
+        gateways = [ListenAddress.parse(g.sip_address).peer for g in config.gateways
+                    if g.sip_address]
+        peers = [a.peer for a in self.proxy_addresses]
+        peers.append(config.tlb.probe_listen.peer)
+        peers += gateways
         self.endpoint = SipEndpoint(
             section.name, [self.listen], self, platform.reactor,
             options=platform.endpoint_options(), policy=PeerPolicy.only(peers),
@@ -88,9 +84,8 @@ class SipServerService(BaseApplication):
         self.media: IMediaServer = media if media is not None else self._mediaserver(platform)
         self.media_address = config.mediaserver.address
         self.carrier_media_address = config.mediaserver.carrier_address or self.media_address
-        self.gateway_peers = PeerPolicy.only(
-            [_host_port(ListenAddress.parse(g.sip_address)) for g in config.gateways
-             if g.sip_address])
+        self.gateway_peers = PeerPolicy.only(gateways)
+        """Who counts as a gateway (calls from carriers)."""
         self.no_answer_timeout = self.tproxy.no_answer_timeout
         self.max_forward_hops = self.tproxy.max_forward_hops
         self.user_agent = self.tproxy.user_agent
@@ -288,24 +283,12 @@ class SipServerService(BaseApplication):
     def handle_request(self, endpoint: SipEndpoint, event: RequestIn) -> None:
         """New requests from sipproxy or a gateway."""
         request = event.request
-        method = request.method
-        if method == "CANCEL":
-            self.table.cancel(endpoint, event)
-        elif request.to_tag:
-            self.table.in_dialog(endpoint, event)
-        elif method == "INVITE":
-            self._invite(event)
-        elif method == "OPTIONS":
-            endpoint.reply(event, 200, to_tag=new_tag(), extra=(
-                ("Allow", ALLOW), ("Accept", "application/sdp"),
-                ("Supported", ", ".join(SUPPORTED))))
-        elif method == "SUBSCRIBE":
+        if request.method == "SUBSCRIBE" and not request.to_tag:
             endpoint.reply(event, 489, "Bad Event", to_tag=new_tag(),
                            extra=(("Allow-Events", ""),))
-        elif method == "BYE":
-            endpoint.reply(event, 481, to_tag=new_tag())
-        else:
-            endpoint.reply(event, 405, to_tag=new_tag(), extra=(("Allow", ALLOW),))
+            return
+        self.table.dispatch(endpoint, event, self._invite, ALLOW,
+                            (("Supported", ", ".join(SUPPORTED)),))
 
     def _invite(self, event: RequestIn) -> None:
         request = event.request
@@ -316,11 +299,9 @@ class SipServerService(BaseApplication):
         uri = request.uri
         dialled = uri.user if isinstance(uri, SipUri) and uri.user else ""
         self.counters["calls"] += 1
-        try:
-            leg = IncomingLeg(self.legs, _NoListener(), request, event.txn, self.contact())
-        except (DialogError, HeaderError) as e:
+        leg = LegTable.incoming(self.legs, self.endpoint, event, self.contact())
+        if leg is None:
             self.counters["refused"] += 1
-            self.endpoint.reply(event, 400, f"Bad Request ({e})", to_tag=new_tag())
             return
         if request.call_id in self.calls:
             self.counters["refused"] += 1
@@ -365,11 +346,3 @@ class SipServerService(BaseApplication):
     def handle_server_failure(self, endpoint: SipEndpoint, event: Any) -> None:
         """A response on an A leg's INVITE never got its ACK or could not be sent."""
         self.table.server_failure(event)
-
-
-class _NoListener:
-    """Stands in until the call takes the leg (it sets itself as listener)."""
-
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        return lambda *args, **kw: None
-

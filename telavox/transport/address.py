@@ -19,6 +19,15 @@ class AddressError(ValueError):
     """A listen address that cannot be understood."""
 
 
+def is_ip_address(host: str) -> bool:
+    """True for an IPv4 or IPv6 address literal (without brackets)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _host_port(text: str, what: str) -> tuple[str, int | None]:
     if text.startswith("["):
         end = text.find("]")
@@ -99,6 +108,12 @@ class ListenAddress:
     def with_port(self, port: int) -> ListenAddress:
         """A copy bound to ``port`` (once a port-0 listener knows its port)."""
         return attrs.evolve(self, port=port)
+
+    @property
+    def peer(self) -> str:
+        """``host:port`` (``[v6]:port``) as peers and policies name it."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
     @property
     def via_port(self) -> int:

@@ -1,5 +1,6 @@
 """What the call tests' own phones need: an RTP socket, the media address
-of an SDP body, and bounded waits on the reactor."""
+of an SDP body, bounded waits on the reactor, and a trial mixin that makes
+registered phones and cleans them up."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.protocol import DatagramProtocol
 
 from telavox.sip.sdp import parse_sdp
+from telavox.sip.transaction import Destination
+from telavox.transport.address import ListenAddress
+from telavox.transport.endpoint import SipEndpoint
+from telavox.transport.useragent import Identity, UserAgent
 
 
 def wait(d: defer.Deferred[Any], timeout: float = 10.0) -> defer.Deferred[Any]:
@@ -60,3 +65,48 @@ def media_target(body: bytes) -> tuple[str, int]:
     return connection.address, sd.media[0].port
 
 
+
+
+class PhonesMixin:
+    """For a trial TestCase whose class has ``domain``, ``proxy_port`` and
+    ``phone_host``: :meth:`new_phone` makes phones (user agent plus RTP
+    socket) that the test's tearDown stops."""
+
+    domain: str
+    proxy_port: int
+    phone_host = "127.0.0.1"
+
+    def setUp(self) -> None:
+        self.agents: list[UserAgent] = []
+        self.rtp: list[RtpPhone] = []
+
+    @defer.inlineCallbacks
+    def tearDown(self) -> Any:
+        for agent in self.agents:
+            yield agent.stop()
+        for phone in self.rtp:
+            yield phone.listening.stopListening()
+
+    @property
+    def proxy(self) -> Destination:
+        return Destination("udp", self.phone_host, self.proxy_port)
+
+    @defer.inlineCallbacks
+    def new_phone(self, user: str, password: str, on_invite: Any = None,
+                  register: bool = True) -> Any:
+        """A user agent for ``user`` with an RTP socket (``agent.rtp``),
+        registered with ``password`` unless ``register`` is false."""
+        endpoint = SipEndpoint(f"phone-{user}", [ListenAddress("udp", self.phone_host, 0)],
+                               None, reactor)  # type: ignore[arg-type]
+        agent = UserAgent(endpoint, Identity(user, self.domain, f"User {user}"),
+                          (user, password), on_invite=on_invite)
+        agent.start()
+        self.agents.append(agent)
+        rtp = RtpPhone()
+        rtp.start(self.phone_host)
+        self.rtp.append(rtp)
+        agent.rtp = rtp  # type: ignore[attr-defined]
+        if register:
+            response = yield wait(agent.register(f"sip:{self.domain}", self.proxy, 60))
+            assert response.status == 200, response
+        return agent

@@ -16,17 +16,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from helpers.phones import RtpPhone, media_target, sleep, wait
+from helpers.phones import PhonesMixin, media_target, sleep, wait
 from helpers.process import PlatformProcess, free_port
 from helpers.sipserver import read_cdrs, sip_server_platform
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from telavox.sip.message import Response
-from telavox.sip.transaction import Destination
-from telavox.transport.address import ListenAddress
-from telavox.transport.endpoint import SipEndpoint
-from telavox.transport.useragent import Call, CallError, Identity, UserAgent
+from telavox.transport.useragent import Call, CallError
 
 pytestmark = pytest.mark.integration
 
@@ -37,11 +34,12 @@ RTP_LOW = 31000
 RTP_HIGH = 31199
 
 
-class CallsTest(unittest.TestCase):
+class CallsTest(PhonesMixin, unittest.TestCase):
     """One platform for the whole class; each test makes its own phones."""
 
     platform: ClassVar[PlatformProcess]
     proxy_port: ClassVar[int]
+    domain = DOMAIN
     folder: ClassVar[Path]
     timeout = 60
 
@@ -64,38 +62,9 @@ class CallsTest(unittest.TestCase):
         assert "Traceback" not in log, log
         assert status in (0, -15), log
 
-    def setUp(self) -> None:
-        self.agents: list[UserAgent] = []
-        self.rtp: list[RtpPhone] = []
-
-    @defer.inlineCallbacks
-    def tearDown(self) -> Any:
-        for agent in self.agents:
-            yield agent.stop()
-        for phone in self.rtp:
-            yield phone.listening.stopListening()
-
-    @property
-    def proxy(self) -> Destination:
-        return Destination("udp", "127.0.0.1", self.proxy_port)
-
-    @defer.inlineCallbacks
     def phone(self, user: str, on_invite: Any = None, register: bool = True) -> Any:
         """A registered user agent for ``user`` with an RTP socket."""
-        endpoint = SipEndpoint(f"phone-{user}", [ListenAddress("udp", "127.0.0.1", 0)],
-                               None, reactor)  # type: ignore[arg-type]
-        agent = UserAgent(endpoint, Identity(user, DOMAIN, f"User {user}"),
-                          (user, PASSWORDS[user]), on_invite=on_invite)
-        agent.start()
-        self.agents.append(agent)
-        rtp = RtpPhone()
-        rtp.start()
-        self.rtp.append(rtp)
-        agent.rtp = rtp  # type: ignore[attr-defined]
-        if register:
-            response = yield wait(agent.register(f"sip:{DOMAIN}", self.proxy, 60))
-            self.assertEqual(response.status, 200, response)
-        return agent
+        return self.new_phone(user, PASSWORDS[user], on_invite, register)
 
     def cdrs(self) -> list[dict[str, str]]:
         return read_cdrs(self.folder)

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import pytest
 from helpers.dnsserver import DnsServer
-from helpers.phones import RtpPhone, media_target, sleep, wait
+from helpers.phones import PhonesMixin, RtpPhone, media_target, sleep, wait
 from helpers.process import PlatformProcess, free_port
 from helpers.sipp import TEST_SCENARIOS, Sipp
 from helpers.sipserver import read_cdrs, sip_server_platform
@@ -37,7 +37,6 @@ from helpers.tools import require_tool
 from twisted.internet import defer, reactor, threads
 from twisted.trial import unittest
 
-from telavox.sip.transaction import Destination
 from telavox.transport.address import ListenAddress
 from telavox.transport.endpoint import SipEndpoint
 from telavox.transport.useragent import Call, CallError, Identity, UserAgent
@@ -97,7 +96,7 @@ class Silent:
         self.sock.close()
 
 
-class GatewayPlatform(unittest.TestCase):
+class GatewayPlatform(PhonesMixin, unittest.TestCase):
     """What the gateway tests share: a platform process started by the
     subclass's setUpClass, phones, RTP sinks and SIPp carriers."""
 
@@ -108,6 +107,8 @@ class GatewayPlatform(unittest.TestCase):
     silent: ClassVar[Silent]
     port_good: ClassVar[int]
     timeout = 90
+    domain = DOMAIN
+    phone_host = INSIDE
 
     @classmethod
     def tearDownClass(cls) -> None:
@@ -117,36 +118,8 @@ class GatewayPlatform(unittest.TestCase):
         assert "Traceback" not in log, log
         assert status in (0, -15), log
 
-    def setUp(self) -> None:
-        self.agents: list[UserAgent] = []
-        self.rtp: list[RtpPhone] = []
-
-    @defer.inlineCallbacks
-    def tearDown(self) -> Any:
-        for agent in self.agents:
-            yield agent.stop()
-        for phone in self.rtp:
-            yield phone.listening.stopListening()
-
-    @property
-    def proxy(self) -> Destination:
-        return Destination("udp", INSIDE, self.proxy_port)
-
-    @defer.inlineCallbacks
     def phone(self, user: str, password: str, on_invite: Any = None) -> Any:
-        endpoint = SipEndpoint(f"phone-{user}", [ListenAddress("udp", INSIDE, 0)],
-                               None, reactor)  # type: ignore[arg-type]
-        agent = UserAgent(endpoint, Identity(user, DOMAIN, f"User {user}"), (user, password),
-                          on_invite=on_invite)
-        agent.start()
-        self.agents.append(agent)
-        rtp = RtpPhone()
-        rtp.start(INSIDE)
-        self.rtp.append(rtp)
-        agent.rtp = rtp  # type: ignore[attr-defined]
-        response = yield wait(agent.register(f"sip:{DOMAIN}", self.proxy, 60))
-        self.assertEqual(response.status, 200, response)
-        return agent
+        return self.new_phone(user, password, on_invite)
 
     def sink(self) -> RtpPhone:
         sink = RtpPhone()

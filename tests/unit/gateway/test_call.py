@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers.fakelegs import FakeLegs, FakeTxn, message
 from twisted.internet.task import Clock
 
 from telavox.b2bua.endpoint import LegTable
@@ -18,13 +19,12 @@ from telavox.gateway.trunk import Trunk
 from telavox.sip.digest import ha1
 from telavox.sip.digest import response as digest_response
 from telavox.sip.digestparse import parse_credentials
-from telavox.sip.hdrtypes import NameAddr, Via
-from telavox.sip.message import Request, Response, make_response, new_branch
+from telavox.sip.hdrtypes import NameAddr
+from telavox.sip.message import Request, Response, make_response
 from telavox.sip.parser import parse_message
-from telavox.sip.timers import TimerConfig
-from telavox.sip.transaction import Action, Destination, ResponseIn, Source, TimedOut
+from telavox.sip.transaction import Destination, ResponseIn, Source, TimedOut
 from telavox.sip.transaction.events import TransportFailed
-from telavox.sip.uri import SipUri, Uri
+from telavox.sip.uri import SipUri
 
 SDP_A = (b"v=0\r\no=a 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
          b"m=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n")
@@ -42,16 +42,10 @@ PAI = ("P-Asserted-Identity", "<sip:+4631000000@carrier.test>")
 CHALLENGE = 'Digest realm="c", nonce="n1", qop="auth", algorithm=MD5'
 
 
-def _message(text: str, body: bytes = b"") -> Any:
-    head = text.replace("\n", "\r\n")
-    data = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-    return parse_message(data)
-
-
 def invite_a(body: bytes = SDP_A) -> Request:
     """The INVITE from the SIP server, with headers of its own that must
     stay on the inside."""
-    return _message(
+    return message(
         "INVITE sip:+4631000001@gw.internal SIP/2.0\n"
         "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bK-a1\n"
         "Max-Forwards: 69\n"
@@ -62,57 +56,6 @@ def invite_a(body: bytes = SDP_A) -> Request:
         "P-Asserted-Identity: <sip:1001@pbx.internal>\n"
         "X-Internal: account=42\n"
         + ("Content-Type: application/sdp\n" if body else ""), body)
-
-
-# -- fakes (the same as tests/unit/tproxy/test_call.py's FakeTxn/FakeLegs,
-#    with the Via host made a parameter) --------------------------------------------------
-
-
-class FakeTxn:
-    """Stands for a transaction: remembers its callback."""
-
-    def __init__(self, request: Request, dest: Any,
-                 on_event: Callable[[Action], None] | None = None) -> None:
-        self.request = request
-        self.dest = dest
-        self.on_event = on_event
-
-
-class FakeLegs:
-    """A LegHost that records what the legs send."""
-
-    def __init__(self, clock: Clock, host: str) -> None:
-        self.clock = clock
-        self.host = host
-        self.timers = TimerConfig()
-        self.requests: list[FakeTxn] = []
-        self.responses: list[Response] = []
-        self.stateless: list[Any] = []
-
-    def send_request(self, request: Request, dest: Destination,
-                     on_event: Callable[[Action], None]) -> Any:
-        txn = FakeTxn(request, dest, on_event)
-        self.requests.append(txn)
-        return txn
-
-    def respond(self, txn: Any, response: Response) -> None:
-        self.responses.append(response)
-
-    def send_stateless(self, message: Any, dest: Destination) -> None:
-        self.stateless.append(message)
-
-    def via_for(self, dest: Destination) -> Via:
-        return Via("UDP", self.host, 5080, (("branch", new_branch()),))
-
-    def destination_for(self, uri: Uri) -> Destination:
-        assert isinstance(uri, SipUri)
-        return Destination("udp", uri.host_bare, uri.port or 5060)
-
-    def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
-        return self.clock.callLater(delay, fn)
-
-    def sent(self, method: str) -> list[FakeTxn]:
-        return [t for t in self.requests if t.request.method == method]
 
 
 class FakeGateway:
@@ -189,7 +132,7 @@ class Rig:
     def ack_a(self) -> None:
         """The SIP server ACKs our 200."""
         leg = self.call.a
-        self.call.a.acked(_message(
+        self.call.a.acked(message(
             "ACK sip:10.0.0.1:5080 SIP/2.0\n"
             "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bK-a2\n"
             "Max-Forwards: 70\nFrom: \"Alice\" <sip:1001@pbx.internal>;tag=fa\n"
@@ -199,7 +142,7 @@ class Rig:
     def from_a(self, method: str, cseq: int, body: bytes = b"") -> FakeTxn:
         """An in-dialog request from the SIP server, delivered to the A leg."""
         leg = self.call.a
-        request = _message(
+        request = message(
             f"{method} sip:10.0.0.1:5080 SIP/2.0\n"
             f"Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bK-a{cseq}\n"
             "Max-Forwards: 70\nFrom: \"Alice\" <sip:1001@pbx.internal>;tag=fa\n"
@@ -218,7 +161,7 @@ class Rig:
         leg = self.call.b
         assert leg is not None and leg.dialog is not None
         dialog = leg.dialog
-        request = _message(
+        request = message(
             f"{method} sip:198.51.100.7:5080 SIP/2.0\n"
             f"Via: SIP/2.0/UDP 203.0.113.20:5064;branch=z9hG4bK-b{cseq}\n"
             f"Max-Forwards: 70\nFrom: {dialog.remote_uri};tag={dialog.remote_tag}\n"
@@ -347,7 +290,7 @@ def test_late_offer_answer_from_a_goes_in_b_ack() -> None:
     assert rig.a_statuses == [200] and rig.a.responses[-1].body == SDP_B
     assert rig.b.stateless == []
     leg = rig.call.a
-    rig.call.a.acked(_message(
+    rig.call.a.acked(message(
         "ACK sip:10.0.0.1:5080 SIP/2.0\n"
         "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bK-a2\n"
         "Max-Forwards: 70\nFrom: <sip:1001@pbx.internal>;tag=fa\n"
@@ -774,7 +717,7 @@ def test_offerless_reinvite_answer_goes_in_b_ack() -> None:
     assert rig.a.responses[-1].body == SDP_B
     leg = rig.call.a
     answer = SDP_A.replace(b"o=a 1 1", b"o=a 1 2")
-    leg.acked(_message(
+    leg.acked(message(
         "ACK sip:10.0.0.1:5080 SIP/2.0\n"
         "Via: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bK-a12\n"
         "Max-Forwards: 70\nFrom: <sip:1001@pbx.internal>;tag=fa\n"

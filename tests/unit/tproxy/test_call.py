@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+from helpers.fakelegs import FakeLegs, FakeTxn, message
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
@@ -19,9 +20,8 @@ from telavox.sip.hdrtypes import NameAddr
 from telavox.sip.message import Request, Response, make_response
 from telavox.sip.parser import parse_message
 from telavox.sip.sdp import parse_sdp
-from telavox.sip.timers import TimerConfig
-from telavox.sip.transaction import Action, Destination, ResponseIn, Source
-from telavox.sip.uri import SipUri, Uri
+from telavox.sip.transaction import Destination, ResponseIn, Source
+from telavox.sip.uri import SipUri
 from telavox.tproxy.call import Call
 from telavox.tproxy.dialplan import DialPlan, Route, RouteKind
 
@@ -33,14 +33,8 @@ SDP_B = (b"v=0\r\no=b 2 2 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0
 SOURCE = Source("udp", "127.0.0.1", 5060)
 
 
-def _message(text: str, body: bytes = b"") -> Any:
-    head = text.replace("\n", "\r\n")
-    data = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-    return parse_message(data)
-
-
 def invite_a(body: bytes = SDP_A) -> Request:
-    return _message(
+    return message(
         f"INVITE sip:1002@{DOMAIN} SIP/2.0\n"
         "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a1\n"
         "Max-Forwards: 69\n"
@@ -50,51 +44,6 @@ def invite_a(body: bytes = SDP_A) -> Request:
         "Contact: <sip:1001@192.0.2.10:5062>\n"
         "X-Account: 42\nSubject: secret\n"
         + ("Content-Type: application/sdp\n" if body else ""), body)
-
-
-class FakeTxn:
-    """Stands for a transaction: remembers its callback."""
-
-    def __init__(self, request: Request, dest: Destination,
-                 on_event: Callable[[Action], None] | None = None) -> None:
-        self.request = request
-        self.dest = dest
-        self.on_event = on_event
-
-
-class FakeLegs:
-    """A LegHost that records what the legs send."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-        self.timers = TimerConfig()
-        self.requests: list[FakeTxn] = []
-        self.responses: list[Response] = []
-        self.stateless: list[Any] = []
-
-    def send_request(self, request: Request, dest: Destination,
-                     on_event: Callable[[Action], None]) -> Any:
-        txn = FakeTxn(request, dest, on_event)
-        self.requests.append(txn)
-        return txn
-
-    def respond(self, txn: Any, response: Response) -> None:
-        self.responses.append(response)
-
-    def send_stateless(self, message: Any, dest: Destination) -> None:
-        self.stateless.append(message)
-
-    def via_for(self, dest: Destination) -> Any:
-        from telavox.sip.hdrtypes import Via
-        from telavox.sip.message import new_branch
-        return Via("UDP", "127.0.0.1", 5070, (("branch", new_branch()),))
-
-    def destination_for(self, uri: Uri) -> Destination:
-        assert isinstance(uri, SipUri)
-        return Destination("udp", uri.host_bare, uri.port or 5060)
-
-    def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
-        return self.clock.callLater(delay, fn)
 
 
 class FakeMedia:
@@ -247,14 +196,14 @@ def test_answered_call_anchors_media_and_writes_a_cdr() -> None:
     assert host.media.remote[a_endpoint][0].address == "192.0.2.10"
     assert host.media.remote[b_endpoint][0].port == 5000
     assert any(m.method == "ACK" for m in host.legs.stateless)  # B's 200 is ACKed
-    ack = _message(
+    ack = message(
         f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a2\n"
         f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
         f"To: <sip:1002@{DOMAIN}>;tag={call.a.local_tag}\nCall-ID: call-a\nCSeq: 10 ACK\n")
     call.a.acked(ack)
     assert call.state == "answered"
     clock.advance(1.0)
-    bye = _message(
+    bye = message(
         f"BYE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-b9\n"
         f"Max-Forwards: 70\nFrom: <sip:1002@{DOMAIN}>;tag=tb\n"
         f"To: <sip:1001@{DOMAIN}>;tag={b_invite.from_tag}\nCall-ID: {b_invite.call_id}\n"
@@ -388,12 +337,12 @@ def test_hold_is_answered_and_reoffered() -> None:
     host, call, _ = setup()
     call.start(Route(RouteKind.USER, "1002"))
     b_respond(host, 200, SDP_B)
-    call.a.acked(_message(
+    call.a.acked(message(
         f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a2\n"
         f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
         f"To: <sip:1002@{DOMAIN}>;tag={call.a.local_tag}\nCall-ID: call-a\nCSeq: 10 ACK\n"))
     hold = SDP_A.replace(b"o=a 1 1", b"o=a 1 2") + b"a=sendonly\r\n"
-    reinvite = _message(
+    reinvite = message(
         f"INVITE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a3\n"
         f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
         f"To: <sip:1002@{DOMAIN}>;tag={call.a.local_tag}\nCall-ID: call-a\nCSeq: 11 INVITE\n"
@@ -415,7 +364,7 @@ def answered_call() -> tuple[Host, Call, Clock]:
     host, call, clock = setup(users)
     call.start(Route(RouteKind.USER, "1002"))
     b_respond(host, 200, SDP_B)
-    call.incoming.acked(_message(
+    call.incoming.acked(message(
         f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a2\n"
         f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
         f"To: <sip:1002@{DOMAIN}>;tag={call.incoming.local_tag}\nCall-ID: call-a\n"
@@ -426,7 +375,7 @@ def answered_call() -> tuple[Host, Call, Clock]:
 def refer_from_b(call: Call, target: str) -> Request:
     b_invite = call.b.dialog  # type: ignore[union-attr]
     assert b_invite is not None
-    return _message(
+    return message(
         f"REFER sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-r1\n"
         f"Max-Forwards: 70\nFrom: <sip:1002@{DOMAIN}>;tag=tb\n"
         f"To: <sip:1001@{DOMAIN}>;tag={b_invite.local_tag}\nCall-ID: {b_invite.call_id}\n"
@@ -520,7 +469,7 @@ def test_late_offer_is_made_in_the_200_and_answered_in_the_ack() -> None:
     assert [f for f in offer.media[0].formats][:2] == ["0", "8"]
     a_endpoint = call.a_endpoint
     assert a_endpoint is not None and a_endpoint.endpoint_id not in host.media.remote
-    ack = _message(
+    ack = message(
         f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a2\n"
         f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
         f"To: <sip:1002@{DOMAIN}>;tag={call.incoming.local_tag}\nCall-ID: call-a\n"
@@ -548,7 +497,7 @@ def _answered_on(host: Host, call_id: str, callee: str, sdp_port: int) -> Call:
         body=SDP_B.replace(b"5000", str(sdp_port).encode()))
     assert txn.on_event is not None
     txn.on_event(ResponseIn(txn, parse_message(response.serialize()), SOURCE))  # type: ignore[arg-type]
-    call.incoming.acked(_message(
+    call.incoming.acked(message(
         "ACK sip:127.0.0.1:5070 SIP/2.0\n"
         f"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-k{call_id}\n"
         f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
@@ -572,7 +521,7 @@ def test_attended_transfer_joins_the_two_far_ends() -> None:
     bob_endpoint, carol_endpoint = call1.b_endpoint, call2.b_endpoint
     assert bob_endpoint is not None and carol_endpoint is not None
     replaces = f"call-2%3Bto-tag%3D{call2.incoming.local_tag}%3Bfrom-tag%3Dfa"
-    refer = _message(
+    refer = message(
         f"REFER sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-rf\n"
         f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
         f"To: <sip:1002@{DOMAIN}>;tag={call1.incoming.local_tag}\nCall-ID: call-1\n"
@@ -593,7 +542,7 @@ def test_attended_transfer_joins_the_two_far_ends() -> None:
     # Carol hangs up: Bob gets BYE and the call ends
     carol = call1.b
     assert carol.dialog is not None
-    bye = _message(
+    bye = message(
         f"BYE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-cb\n"
         f"Max-Forwards: 70\nFrom: <sip:1003@{DOMAIN}>;tag=t1003\n"
         f"To: <sip:1001@{DOMAIN}>;tag={carol.dialog.local_tag}\nCall-ID: {carol.dialog.call_id}\n"
@@ -628,13 +577,13 @@ def test_session_timer_ends_a_call_nobody_refreshes() -> None:
     ok = host.legs.responses[-1]
     assert ok.headers.get("Session-Expires") == "90;refresher=uac"
     assert ok.headers.get("Require") == "timer"
-    call.incoming.acked(_message(
+    call.incoming.acked(message(
         f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a2\n"
         f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
         f"To: <sip:1002@{DOMAIN}>;tag={call.incoming.local_tag}\nCall-ID: call-a\n"
         "CSeq: 10 ACK\n"))
     clock.advance(50)
-    refresh = _message(
+    refresh = message(
         f"INVITE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-s1\n"
         f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
         f"To: <sip:1002@{DOMAIN}>;tag={call.incoming.local_tag}\nCall-ID: call-a\n"
@@ -662,7 +611,7 @@ def test_session_timer_we_refresh() -> None:
     call.start(Route(RouteKind.USER, "1002"))
     b_respond(host, 200, SDP_B)
     answer = host.legs.responses[-1].body
-    call.incoming.acked(_message(
+    call.incoming.acked(message(
         f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a2\n"
         f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
         f"To: <sip:1002@{DOMAIN}>;tag={call.incoming.local_tag}\nCall-ID: call-a\n"
@@ -709,7 +658,7 @@ def test_video_is_relayed_codec_agnostic() -> None:
 
 
 def _prack(call: Call, rseq: str, cseq: int) -> Request:
-    return _message(
+    return message(
         "PRACK sip:127.0.0.1:5070 SIP/2.0\n"
         f"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-p{cseq}\n"
         f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
