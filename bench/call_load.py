@@ -65,13 +65,47 @@ def register_contact(proxy_port: int, contact: tuple[str, int]) -> None:
             raise RuntimeError(f"the callee could not register: {second!r}")
 
 
-def config_text() -> str:
-    """The platform configuration of this benchmark with its users."""
+def config_text(user_extra: str = "") -> str:
+    """The platform configuration of this benchmark with its users (each
+    caller's ``[[users]]`` table ends with ``user_extra``, TOML lines)."""
     lines = [CONFIG.read_text()]
     for user in P.USERS:
-        lines.append(f'[[users]]\nextension = "{user}"\npassword = "{P.password_for(user)}"\n')
+        lines.append(f'[[users]]\nextension = "{user}"\npassword = "{P.password_for(user)}"\n'
+                     f'{user_extra}')
     lines.append(f'[[users]]\nextension = "{CALLEE}"\npassword = "{CALLEE_PASSWORD}"\n')
     return "\n".join(lines)
+
+
+def measure(target: P.Target, inf: Path, *, rate: int, seconds: int, runs: int,
+            steps: Sequence[int], what: str, highest: str,
+            note: str = "sippy B2BUA reference 4.2-4.8 ms"
+            ) -> tuple[list[tuple[str, str, str]], float, P.StepResult | None]:
+    """Calls against a running platform: rows for the median CPU per call of
+    ``runs`` steps at ``rate`` (row ``what``, its detail ending with
+    ``note``) and the highest rate of ``steps`` sustained (row ``highest``;
+    no such row without steps), that median (seconds), and the highest step
+    passed (None when none was).  Raises RuntimeError when a fixed-rate step
+    fails."""
+    results = []
+    for _ in range(runs):
+        result = P.step(target, P.CALL, rate, seconds, inf)
+        if not result.passed:
+            raise RuntimeError(f"step failed: {result.summary()}\n{result.output}")
+        results.append(result)
+        time.sleep(2.0)
+    median = statistics.median(r.cpu_per_operation for r in results)
+    rows = [(what, f"{median * 1e6:.0f} µs CPU",
+             f"SIPp UDP, {rate}/s for {seconds} s, median of {runs}; runs "
+             f"{', '.join(f'{r.cpu_per_operation * 1e6:.0f}' for r in results)} µs; {note}")]
+    best = None
+    if steps:
+        best, done = P.max_sustained(target, P.CALL, steps, inf)
+        tried = ", ".join(f"{r.rate}{'' if r.passed else ' (failed)'}" for r in done)
+        figure = f"{best.rate:,}/s" if best else f"< {steps[0]}/s"
+        cost = (f"; {best.cpu_per_operation * 1e6:.0f} µs CPU per call there"
+                if best else "")
+        rows.append((highest, figure, f"steps of {P.STEP_SECONDS} s: {tried}{cost}"))
+    return rows, median, best
 
 
 def run(rate: int = 100, seconds: int = 10, runs: int = 3, steps: Sequence[int] = CALL_STEPS
@@ -91,27 +125,10 @@ def run(rate: int = 100, seconds: int = 10, runs: int = 3, steps: Sequence[int] 
             pid = process.proc.pid
             register_contact(port, callee)
             target = P.Target(port, lambda: [pid], callee=CALLEE)
-            results = []
-            for _ in range(runs):
-                result = P.step(target, P.CALL, rate, seconds, inf)
-                if not result.passed:
-                    raise RuntimeError(f"step failed: {result.summary()}\n{result.output}")
-                results.append(result)
-                time.sleep(2.0)
-            median = statistics.median(r.cpu_per_operation for r in results)
-            rows = [("telavox: call through sipproxy and tproxy with media endpoints, 1 s",
-                     f"{median * 1e6:.0f} µs CPU",
-                     f"SIPp UDP, {rate}/s for {seconds} s, median of {runs}; runs "
-                     f"{', '.join(f'{r.cpu_per_operation * 1e6:.0f}' for r in results)} µs; "
-                     "sippy B2BUA reference 4.2-4.8 ms")]
-            if steps:
-                best, done = P.max_sustained(target, P.CALL, steps, inf)
-                tried = ", ".join(f"{r.rate}{'' if r.passed else ' (failed)'}" for r in done)
-                figure = f"{best.rate:,}/s" if best else f"< {steps[0]}/s"
-                cost = (f"; {best.cpu_per_operation * 1e6:.0f} µs CPU per call there"
-                        if best else "")
-                rows.append(("telavox: highest whole-path call rate sustained", figure,
-                             f"steps of {P.STEP_SECONDS} s: {tried}{cost}"))
+            rows, _, _ = measure(
+                target, inf, rate=rate, seconds=seconds, runs=runs, steps=steps,
+                what="telavox: call through sipproxy and tproxy with media endpoints, 1 s",
+                highest="telavox: highest whole-path call rate sustained")
             return rows
         finally:
             process.stop()

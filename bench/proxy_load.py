@@ -266,14 +266,16 @@ def _cpu(pid: int) -> float:
 
 
 @contextmanager
-def sipp_uas(budget: float, host: str = POOL_HOST) -> Iterator[tuple[str, int]]:
-    """A SIPp UAS running ``uas_call.xml`` for at most ``budget`` seconds:
-    the pool member.  Yields its (host, port)."""
+def sipp_uas(budget: float, host: str = POOL_HOST, scenario: Path = UAS_SCENARIO,
+             extra: Sequence[str] = ()) -> Iterator[tuple[str, int]]:
+    """A SIPp UAS running ``scenario`` (default ``uas_call.xml``: the pool
+    member) with ``extra`` arguments for at most ``budget`` seconds.  Yields
+    its (host, port)."""
     port = free_port(host)
     with tempfile.TemporaryDirectory(prefix="telavox-bench-uas-") as folder:
         proc = subprocess.Popen(
-            ["timeout", "-k", "5", str(int(budget)), _sipp(), "-sf", str(UAS_SCENARIO),
-             "-t", "u1", "-i", host, "-p", str(port), "-cp", str(free_port()),
+            ["timeout", "-k", "5", str(int(budget)), _sipp(), "-sf", str(scenario),
+             "-t", "u1", "-i", host, "-p", str(port), "-cp", str(free_port()), *extra,
              "-buff_size", "4194304", "-nostdin"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder)
         try:
