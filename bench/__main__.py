@@ -63,8 +63,8 @@ GATEWAY_NOTE = [
     "B2BUA, 4.2-4.8 ms per call for one hop without media (judged on the",
     "median at the fixed rate).  The platform is one Python process, so the",
     "highest rate is bounded by one core divided by the CPU per call, and other",
-    "load on the machine's 2 cores (SIPp itself, other people's tests and",
-    "benchmarks) can lower it; CPU per call is the robust figure.",
+    "load on the machine's 2 cores (SIPp itself, other programs) can lower",
+    "it; CPU per call is the robust figure.",
 ]
 SECTION_NOTES = {"Gateway: outbound calls to a carrier through the whole path": GATEWAY_NOTE}
 """Paragraphs written under a section's table, by section title."""
