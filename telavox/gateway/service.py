@@ -3,8 +3,9 @@
 Owns :class:`GatewayService`, one base application per ``[[gateways]]``
 entry with a ``listen`` address.  It has two SIP endpoints:
 
-* the platform side (``listen``), accepting only the SIP servers, sipproxy
-  and tlb's prober: outbound calls arrive here from tproxy;
+* the platform side (``listen``), accepting only the SIP servers and tlb's
+  prober (not sipproxy: a phone's call reaches a carrier only through a SIP
+  server's dial plan and class of service): outbound calls arrive here;
 * the carrier side (``carrier_listen``), accepting only the carriers'
   addresses (each trunk's resolved targets and its ``allow`` networks;
   anyone else gets 403 and a log line): inbound calls arrive here.
@@ -120,7 +121,8 @@ class GatewayService(BaseApplication):
         self.carrier_listen = ListenAddress.parse(section.carrier_listen)
         peers = [ListenAddress.parse(m.sip_address).peer for m in config.sipservers
                  if m.sip_address]
-        peers += [a.peer for a in config.sipproxy.listen]
+        # not sipproxy: phones' requests reach a gateway only through a SIP
+        # server, which applies the dial plan and the class of service
         peers.append(config.tlb.probe_listen.peer)
         options = platform.endpoint_options()
         self.inside = SipEndpoint(
