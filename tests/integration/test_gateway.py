@@ -137,6 +137,7 @@ class GatewayCallsTest(GatewayPlatform):
     """One platform with a hosted gateway of three trunks for the class."""
 
     port_503: ClassVar[int]
+    inside_port: ClassVar[int]
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -147,11 +148,12 @@ class GatewayCallsTest(GatewayPlatform):
         # answers with a response that does not parse (no Via, no CSeq)
         cls.silent = Silent(reply=b"SIP/2.0 180 Ringing\r\nCSeq: banana\r\n\r\n")
         cls.port_503 = free_udp_port(CARRIER)
+        cls.inside_port = free_port()
         cls.port_good = free_udp_port(CARRIER)
         extra = f"""
 [[gateways]]
 name = "gw1"
-listen = "udp:{INSIDE}:{free_port()}"
+listen = "udp:{INSIDE}:{cls.inside_port}"
 carrier_listen = "udp:{GATEWAY_OUTSIDE}:{cls.outside_port}"
 prefixes = [""]
 
@@ -354,23 +356,14 @@ caller_id_withheld = true
 
     @defer.inlineCallbacks
     def test_stranger_and_unknown_number_are_refused(self) -> Any:
-        """An INVITE from an address that is no trunk's gets 403; a carrier's
-        call to a number that is no DID gets 404."""
-        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        stranger.bind(("127.0.0.7", 0))
-        stranger.settimeout(5)
-        try:
-            port = stranger.getsockname()[1]
-            invite = (f"INVITE sip:46812345600@{GATEWAY_OUTSIDE} SIP/2.0\r\n"
-                      f"Via: SIP/2.0/UDP 127.0.0.7:{port};branch=z9hG4bK-stranger\r\n"
-                      f"From: <sip:666@127.0.0.7>;tag=s1\r\nTo: <sip:46812345600@x>\r\n"
-                      "Call-ID: stranger-1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
-                      f"Contact: <sip:666@127.0.0.7:{port}>\r\nContent-Length: 0\r\n\r\n")
-            stranger.sendto(invite.encode(), (GATEWAY_OUTSIDE, self.outside_port))
-            data = yield threads.deferToThread(stranger.recv, 65536)
-        finally:
-            stranger.close()
-        self.assertTrue(data.startswith(b"SIP/2.0 403"), data)
+        """An INVITE from an address that is no trunk's gets 403, and so does
+        one sent to the gateway's platform side by anything but a SIP server
+        (a phone cannot skip the dial plan); a carrier's call to a number
+        that is no DID gets 404."""
+        for source, target in (("127.0.0.7", (GATEWAY_OUTSIDE, self.outside_port)),
+                               (INSIDE, (INSIDE, self.inside_port))):
+            data = yield threads.deferToThread(_stranger_invite, source, target)
+            self.assertTrue(data.startswith(b"SIP/2.0 403"), (target, data))
         sink = self.sink()
         # its own port: the 404 is retransmitted (SIPp does not ACK what it
         # did not expect) and must not reach the carrier of the next test
@@ -488,6 +481,21 @@ external_number = "+46812345699"
         silent = self.silent.received()
         self.assertTrue(silent and silent[0].startswith(b"INVITE sip:+46812345678@carrier.test"),
                         silent)
+
+
+def _stranger_invite(source: str, target: tuple[str, int]) -> bytes:
+    """Send an INVITE for 46812345600 from ``source`` to ``target``; the answer."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+        stranger.bind((source, 0))
+        stranger.settimeout(5)
+        port = stranger.getsockname()[1]
+        invite = (f"INVITE sip:46812345600@{target[0]} SIP/2.0\r\n"
+                  f"Via: SIP/2.0/UDP {source}:{port};branch=z9hG4bK-stranger{port}\r\n"
+                  f"From: <sip:666@{source}>;tag=s1\r\nTo: <sip:46812345600@x>\r\n"
+                  f"Call-ID: stranger-{port}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+                  f"Contact: <sip:666@{source}:{port}>\r\nContent-Length: 0\r\n\r\n")
+        stranger.sendto(invite.encode(), target)
+        return stranger.recv(65536)
 
 
 def _without_media_and_log_lines(text: str) -> str:
