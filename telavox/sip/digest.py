@@ -303,7 +303,9 @@ class DigestServer:
             raise ValueError("replay_cache_size must be at least 1")
         self._secret = secret
         self._realm = realm
-        self._mac_prefix = _NONCE_LABEL + realm.encode("utf-8", "surrogateescape") + b"\x00"
+        self._nonce_hmac = hmac.new(
+            secret, _NONCE_LABEL + realm.encode("utf-8", "surrogateescape") + b"\x00",
+            hashlib.sha256)
         self._algorithms = algs
         self._lifetime_ms = round(nonce_lifetime * 1000)
         self._skew_ms = round(FUTURE_SKEW * 1000)
@@ -337,9 +339,11 @@ class DigestServer:
         return ms
 
     def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._secret, self._mac_prefix + payload, hashlib.sha256).digest()[
-            :_NONCE_MAC
-        ]
+        # a copy of a keyed HMAC: OpenSSL 3 looks the algorithm up again for
+        # every one-shot HMAC, which costs more than the hashing
+        mac = self._nonce_hmac.copy()
+        mac.update(payload)
+        return mac.digest()[:_NONCE_MAC]
 
     def new_nonce(self, now: float) -> str:
         """A fresh nonce issued at ``now`` (seconds)."""

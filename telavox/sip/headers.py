@@ -114,23 +114,18 @@ class Headers:
     (entries are immutable tuples).
     """
 
-    __slots__ = ("_fields", "_items", "generation")
+    __slots__ = ("_items", "views")
 
     def __init__(self, items: list[tuple[str, str, str]] | None = None) -> None:
         self._items: list[tuple[str, str, str]] = items if items is not None else []
-        #: bumped by changes that may touch any field (:meth:`building`)
-        self.generation = 0
-        # changes per field key, so that a parsed view of one field survives
-        # changes of the others
-        self._fields: dict[str, int] = {}
-
-    def version(self, key: str) -> tuple[int, int]:
-        """A value that changes whenever field ``key`` (a lower-case long
-        name) may have changed: what a cached parsed view is checked against."""
-        return self.generation, self._fields.get(key, 0)
+        #: parsed views of fields (frozen values such as the top Via), keyed
+        #: by the field's key; a change of a field drops its view, so a view
+        #: is always that of the current value (see Message._cached)
+        self.views: dict[str, object] = {}
 
     def _touch(self, key: str) -> None:
-        self._fields[key] = self._fields.get(key, 0) + 1
+        if self.views:
+            self.views.pop(key, None)
 
     @classmethod
     def of(cls, *pairs: tuple[str, str]) -> Headers:
@@ -143,8 +138,8 @@ class Headers:
     def copy(self) -> Headers:
         """A shallow copy (entries are shared immutable tuples)."""
         h = Headers(list(self._items))
-        h.generation = self.generation
-        h._fields = dict(self._fields)
+        if self.views:
+            h.views = dict(self.views)
         return h
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
@@ -175,8 +170,8 @@ class Headers:
 
     def building(self) -> list[tuple[str, str, str]]:
         """The raw list, for code that fills it in place (the parser,
-        response builders); counts as a change."""
-        self.generation += 1
+        response builders); counts as a change of every field."""
+        self.views.clear()
         return self._items
 
     def get(self, name: str, default: str | None = None) -> str | None:

@@ -85,47 +85,18 @@ class Message:
     ``KeyError`` for missing mandatory ones.
     """
 
-    __slots__ = ("_views", "_views_of", "body", "headers")
+    __slots__ = ("body", "headers")
 
     is_request: ClassVar[bool] = False
 
     def __init__(self, headers: Headers | None = None, body: bytes = b"") -> None:
         self.headers = headers if headers is not None else Headers()
         self.body = body
-        # parsed views of fields (frozen values): name -> (version of the
-        # field it was parsed from, value), valid for one Headers object
-        self._views: dict[str, tuple[tuple[int, int], object]] | None = None
-        self._views_of: Headers | None = None
-
-    def _view(self, key: str, field: str) -> object | None:
-        """A cached parsed view of ``field``, if that field is unchanged."""
-        views = self._views
-        if views is None or self._views_of is not self.headers:
-            return None
-        entry = views.get(key)
-        if entry is None or entry[0] != self.headers.version(field):
-            return None
-        return entry[1]
-
-    def _keep(self, key: str, field: str, value: object) -> None:
-        headers = self.headers
-        views = self._views
-        if views is None or self._views_of is not headers:
-            views = self._views = {}
-            self._views_of = headers
-        views[key] = (headers.version(field), value)
 
     def forget_views(self) -> None:
         """Drop cached parsed views (a long-lived message that is only kept
         for retransmission need not hold them)."""
-        self._views = None
-        self._views_of = None
-
-    def _copy_views(self, other: Message) -> None:
-        """Share the views with ``other``, whose headers are a copy."""
-        if self._views is not None and self._views_of is self.headers:
-            other._views = dict(self._views)
-            other._views_of = other.headers
+        self.headers.views.clear()
 
     # -- serialisation ---------------------------------------------------------
 
@@ -180,24 +151,26 @@ class Message:
         """The Call-ID value."""
         return self._required("Call-ID")
 
-    def _cached(self, key: str, field: str, build: Callable[[], _V]) -> _V:
-        """The parsed view ``key`` of ``field``, built once per version of it."""
-        cached = self._view(key, field)
+    def _cached(self, field: str, build: Callable[[], _V]) -> _V:
+        """The parsed view of ``field`` (a field key), built once per value of
+        the field: the headers drop a field's view when the field changes."""
+        views = self.headers.views
+        cached = views.get(field)
         if cached is not None:
             return cached  # type: ignore[return-value]
         value = build()
-        self._keep(key, field, value)
+        views[field] = value
         return value
 
     @property
     def cseq(self) -> CSeq:
         """The parsed CSeq."""
-        return self._cached("cseq", "cseq", lambda: CSeq.parse(self._required("CSeq")))
+        return self._cached("cseq", lambda: CSeq.parse(self._required("CSeq")))
 
     @property
     def top_via(self) -> Via:
         """The first Via element (HeaderError when Via is there but empty)."""
-        return self._cached("top_via", "via", self._parse_top_via)
+        return self._cached("via", self._parse_top_via)
 
     def _parse_top_via(self) -> Via:
         try:
@@ -213,12 +186,12 @@ class Message:
     def push_via(self, via: Via) -> None:
         """Put ``via`` on top of the Via fields (a request we send on)."""
         self.headers.insert_at_top("Via", str(via))
-        self._keep("top_via", "via", via)
+        self.headers.views["via"] = via
 
     def set_top_via(self, via: Via) -> None:
         """Replace the first Via element (e.g. after adding received/rport)."""
         self.headers.replace_first_value("Via", str(via))
-        self._keep("top_via", "via", via)
+        self.headers.views["via"] = via
 
     @property
     def vias(self) -> list[Via]:
@@ -228,12 +201,12 @@ class Message:
     @property
     def from_(self) -> NameAddr:
         """The From field."""
-        return self._cached("from", "from", lambda: NameAddr.parse(self._required("From")))
+        return self._cached("from", lambda: NameAddr.parse(self._required("From")))
 
     @property
     def to(self) -> NameAddr:
         """The To field."""
-        return self._cached("to", "to", lambda: NameAddr.parse(self._required("To")))
+        return self._cached("to", lambda: NameAddr.parse(self._required("To")))
 
     @property
     def from_tag(self) -> str | None:
@@ -364,7 +337,6 @@ class Request(Message):
         """An independent copy (headers list copied, values shared)."""
         r = Request(self.method, self.uri_text, self.headers.copy(), self.body, self.version)
         r._uri = self._uri
-        self._copy_views(r)
         return r
 
     def __eq__(self, other: object) -> bool:
@@ -416,9 +388,7 @@ class Response(Message):
 
     def copy(self) -> Response:
         """An independent copy (headers list copied, values shared)."""
-        r = Response(self.status, self.reason, self.headers.copy(), self.body, self.version)
-        self._copy_views(r)
-        return r
+        return Response(self.status, self.reason, self.headers.copy(), self.body, self.version)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Response):

@@ -257,16 +257,24 @@ class SipEndpoint:
     def listener_for(self, transport: str, host: str = "", name: str = "") -> ListenAddress | None:
         """The listen address to send from toward ``host`` over ``transport``
         (the named one if it exists)."""
-        if name and name in self.listeners:
-            return self.listeners[name]
+        return self._named_listener(transport, host, name)[1]
+
+    def _named_listener(self, transport: str, host: str, name: str
+                        ) -> tuple[str, ListenAddress | None]:
+        """:meth:`listener_for`, with the listener's name ("" for none)."""
+        if name:
+            bound = self.listeners.get(name)
+            if bound is not None:
+                return name, bound
         v6 = ":" in host
-        fallback = None
-        for bound in self.listeners.values():
+        fallback: tuple[str, ListenAddress | None] = ("", None)
+        for key, bound in self.listeners.items():
             if bound.transport != transport:
                 continue
             if (":" in bound.host) == v6:
-                return bound
-            fallback = fallback or bound
+                return key, bound
+            if fallback[1] is None:
+                fallback = (key, bound)
         return fallback
 
     def via_for(self, dest: Destination, branch: str | None = None) -> Via:
@@ -385,15 +393,22 @@ class SipEndpoint:
         if not dest.local and self.network is not None and self.network.lookup(
                 dest.transport, dest.host, dest.port) is not None:
             dest = attrs.evolve(dest, local=True)
-        if (dest.transport == "udp" and not dest.local and self.options.udp_mtu
-                and len(request.serialize()) > self.options.udp_mtu):
-            tcp = self.listener_for("tcp", dest.host)
-            if tcp is not None:
-                via = request.top_via
-                request.headers.replace_first_value("Via", str(attrs.evolve(
-                    via, transport="TCP", host=format_host(tcp.via_host), port=tcp.via_port)))
-                dest = attrs.evolve(dest, transport="tcp", listener=str(tcp))
+        wire = None
+        if dest.transport == "udp" and not dest.local and self.options.udp_mtu:
+            wire = request.serialize()
+            if len(wire) > self.options.udp_mtu:
+                tcp = self.listener_for("tcp", dest.host)
+                if tcp is not None:
+                    wire = None
+                    via = request.top_via
+                    request.headers.replace_first_value("Via", str(attrs.evolve(
+                        via, transport="TCP", host=format_host(tcp.via_host), port=tcp.via_port)))
+                    dest = attrs.evolve(dest, transport="tcp", listener=str(tcp))
         txn, actions = self.layer.send_request(request, dest, self.now())
+        if wire is not None:
+            for action in actions:
+                if isinstance(action, Send) and action.message is request:
+                    action.wire = wire  # serialised once, for the size check above
         self._callbacks[txn] = on_event
         self._run(actions)
         return txn
@@ -428,7 +443,11 @@ class SipEndpoint:
         """Build the response to ``event``'s request and send it; with
         ``stateless`` the transaction is forgotten at once (see
         :meth:`TransactionLayer.answer_statelessly`: for challenges and
-        refusals that need no retransmission state)."""
+        refusals that need no retransmission state), and a To tag, when one
+        is added, is the layer's own (:meth:`TransactionLayer.stateless_tag`)
+        so that the ACK of the answer is absorbed."""
+        if stateless and to_tag is not None:
+            to_tag = self.layer.stateless_tag()
         response = make_response(event.request, status, reason, to_tag=to_tag, extra=extra,
                                  body=body)
         if stateless:
@@ -501,7 +520,7 @@ class SipEndpoint:
         dest = send.dest
         message = send.message
         self.counters["messages_out"] += 1
-        bound = self.listener_for(dest.transport, dest.host, dest.listener)
+        name, bound = self._named_listener(dest.transport, dest.host, dest.listener)
         if self.options.log_messages:
             self.log.debug("{endpoint} -> {dest} {summary}", endpoint=self.name,
                            dest=str(dest), summary=_summary(message))  # type: ignore[arg-type]
@@ -518,9 +537,9 @@ class SipEndpoint:
             self._send_failed(send)
             return
         if dest.transport == "udp":
-            self._send_udp(send, str(bound))
+            self._send_udp(send, name)
         else:
-            self.streams.send(send, str(bound), self._send_failed)
+            self.streams.send(send, name, self._send_failed)
 
     def _send_udp(self, send: Send, listener: str) -> None:
         proto = self._udp.get(listener)

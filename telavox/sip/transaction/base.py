@@ -33,6 +33,10 @@ class State(enum.Enum):
     ACCEPTED = "accepted"
     TERMINATED = "terminated"
 
+    # members are singletons compared by identity: hash them as objects (in
+    # C) rather than by name (Enum.__hash__, in Python), for the table lookups
+    __hash__ = object.__hash__
+
 
 class Input(enum.Enum):
     """Inputs a transaction reacts to."""
@@ -59,6 +63,8 @@ class Input(enum.Enum):
     TIMER_L = "L"
     TIMER_M = "M"
     TIMER_TRYING = "100 Trying"
+
+    __hash__ = object.__hash__  # as State's
 
 
 class TimerHost(Protocol):

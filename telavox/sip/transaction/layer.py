@@ -13,8 +13,11 @@ for the whole layer.
 Matching follows RFC 3261 §17.1.3 and §17.2.3 (:mod:`.keys`).  A request that
 matches no server transaction starts one and is handed to the TU
 (:class:`~.events.RequestIn`), except ACK, which then belongs to a 2xx and
-goes to the TU as :class:`~.events.AckIn`.  A response that matches no client
-transaction is a :class:`~.events.StrayResponse`.  The layer also stamps the
+goes to the TU as :class:`~.events.AckIn`, unless its To tag is one the layer
+gave a stateless answer (:meth:`~TransactionLayer.stateless_tag`): that ACK
+ends at this hop (§17.1.1.3) and is absorbed, as Kamailio's sl module does.
+A response that matches no client transaction is a
+:class:`~.events.StrayResponse`.  The layer also stamps the
 top Via of every received request with ``received`` and ``rport``
 (§18.2.1, RFC 3581 §4).
 """
@@ -28,6 +31,7 @@ from telavox.sip.errors import LocalSipError
 from telavox.sip.grammar import set_param
 from telavox.sip.hdrtypes import Via
 from telavox.sip.message import Request, Response
+from telavox.sip.randomness import random_hex
 from telavox.sip.timers import TimerConfig
 from telavox.sip.transaction.base import Input, State, Transaction
 from telavox.sip.transaction.client import ClientInvite, ClientNonInvite, ClientTransaction
@@ -69,6 +73,8 @@ class TransactionLayer:
         self._servers: dict[tuple[str, ...], ServerTransaction] = {}
         self._heap: list[tuple[float, int, Transaction, Input]] = []
         self._seq = itertools.count()
+        # To tags of stateless answers start with this (per layer, random)
+        self._stateless_prefix = f"sl{random_hex(4)}-"
         self.counters: dict[str, int] = {
             "client_created": 0,
             "server_created": 0,
@@ -76,6 +82,7 @@ class TransactionLayer:
             "stray_responses": 0,
             "timeouts": 0,
             "transport_errors": 0,
+            "stateless_acks_absorbed": 0,
         }
 
     # -- what the adapter reads ------------------------------------------------
@@ -130,6 +137,9 @@ class TransactionLayer:
         return self._receive_response(message, source, now)
 
     def _receive_request(self, request: Request, source: Source, now: float) -> list[Action]:
+        if request.method == "ACK" and self._acks_stateless_answer(request):
+            self.counters["stateless_acks_absorbed"] += 1
+            return []
         via = self._stamp_via(request, source)
         key = server_key(request, via)
         txn = self._servers.get(key)
@@ -154,6 +164,10 @@ class TransactionLayer:
         self._servers[key] = server
         self.counters["server_created"] += 1
         return [RequestIn(server, request, source), *server.start(now)]
+
+    def _acks_stateless_answer(self, ack: Request) -> bool:
+        tag = ack.to_tag
+        return tag is not None and tag.startswith(self._stateless_prefix)
 
     @staticmethod
     def _ack_matches(txn: ServerTransaction, ack: Request) -> bool:
@@ -221,12 +235,18 @@ class TransactionLayer:
         """Send ``response`` on server transaction ``txn``."""
         return self._after(txn, txn.respond(response, now))
 
+    def stateless_tag(self) -> str:
+        """A fresh To tag for a response given by :meth:`answer_statelessly`:
+        the layer recognises it, and absorbs the ACK of such a 3xx–6xx."""
+        return self._stateless_prefix + random_hex(6)
+
     def answer_statelessly(self, txn: ServerTransaction, response: Response) -> list[Action]:
         """Send ``response`` to ``txn``'s request and forget the transaction
         at once, as a stateless element would (§16.11): a retransmitted
         request is then a new request (for challenges: a fresh nonce), and a
         lost response is not repeated but answered again on the next
-        retransmission."""
+        retransmission.  A response to an INVITE should carry a To tag from
+        :meth:`stateless_tag`, so that its ACK is absorbed here."""
         if self._servers.get(txn.key) is txn:
             del self._servers[txn.key]
         txn._terminate()

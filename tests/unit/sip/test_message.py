@@ -260,6 +260,30 @@ def test_typed_views_of_a_request() -> None:
     assert response_to(req, 180).provisional
 
 
+def test_typed_views_follow_changes_of_their_field() -> None:
+    """A parsed view is kept until its field changes, whichever way the field
+    is changed, and a copy keeps the views of the fields it shares."""
+    req = invite()
+    first = req.top_via
+    assert req.top_via is first
+    req.headers.insert_at_top("Via", "SIP/2.0/UDP p1.example.net;branch=z9hG4bKp1")
+    assert req.top_via.host == "p1.example.net"
+    req.headers.pop_first_value("Via")
+    assert req.top_via == first
+    req.headers.set("CSeq", "7 INVITE")
+    assert req.cseq.seq == 7
+    copy = req.copy()
+    assert copy.cseq is req.cseq
+    copy.headers.set("CSeq", "8 INVITE")
+    assert copy.cseq.seq == 8 and req.cseq.seq == 7
+    req.headers.building().append(("to", "To", "<sip:carol@example.com>"))
+    req.headers.remove("To")
+    req.headers.add("To", "<sip:dave@example.com>")
+    assert str(req.to.uri) == "sip:dave@example.com"
+    req.forget_views()
+    assert req.top_via == first
+
+
 def test_via_rport_values() -> None:
     """rport: None when absent, True as a flag (or unreadable), the port when filled in."""
     assert Via.parse("SIP/2.0/UDP h;branch=z9hG4bK1").rport is None

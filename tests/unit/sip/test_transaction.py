@@ -445,6 +445,26 @@ def test_ack_without_transaction_goes_to_tu() -> None:
     assert layer.server_count == 0
 
 
+def test_ack_of_a_stateless_answer_is_absorbed() -> None:
+    """A 407 answered statelessly carries a To tag of the layer's: its ACK
+    (hop by hop, §17.1.1.3) stops here and never reaches the TU; an ACK with
+    another tag still does."""
+    layer = new_layer()
+    invite = request()
+    (event, *_) = layer.receive(invite, FROM_UDP, now=0.0)
+    assert isinstance(event, RequestIn)
+    tag = layer.stateless_tag()
+    answer = make_response(invite, 407, to_tag=tag)
+    assert kinds(layer.answer_statelessly(event.txn, answer)) == [Send]
+    assert layer.server_count == 0
+    ack = request("ACK", to_tag=tag, cseq_method="ACK")
+    assert layer.receive(ack, FROM_UDP, now=0.1) == []
+    assert layer.counters["stateless_acks_absorbed"] == 1
+    other = request("ACK", to_tag="t", cseq_method="ACK")
+    assert kinds(layer.receive(other, FROM_UDP, now=0.2)) == [AckIn]
+    assert layer.stateless_tag() != tag
+
+
 def test_every_state_input_pair_is_handled_or_absorbed() -> None:
     """Each machine answers every (state, input) pair: a listed transition
     or an absorbed input, never an exception."""
