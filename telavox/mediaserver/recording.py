@@ -1,7 +1,9 @@
-"""Recording an endpoint to a stereo WAV file, written as the call goes.
+"""Recording an endpoint to a WAV file, written as the call goes.
 
-Owns :class:`Recorder`.  The left channel is what the endpoint's far end
-sends, the right channel what it is sent (relayed media and playback alike),
+Owns :class:`Recorder`.  In stereo the left channel is what the endpoint's
+far end sends, the right channel what it is sent (relayed media and playback
+alike); a mono recording (``received_only``: voicemail, a caller's greeting)
+keeps just what the far end sends.  Samples are
 both decoded from G.711 to 16-bit linear at 8 kHz.  The relay core hands
 every received and every sent payload to :meth:`Recorder.received` /
 :meth:`Recorder.sent`; the shared 20 ms pacer calls :meth:`Recorder.tick`,
@@ -86,12 +88,14 @@ class Recorder:
     """
 
     def __init__(self, recording_id: str, endpoint_id: str, path: str, file: BinaryIO,
-                 decoders: dict[int, Samples], now: float) -> None:
+                 decoders: dict[int, Samples], now: float, *,
+                 received_only: bool = False) -> None:
         self.recording_id = recording_id
         self.endpoint_id = endpoint_id
         self.path = path
         self._file = file
-        self._writer = WavWriter(file, 8000, channels=2)
+        self.received_only = received_only
+        self._writer = WavWriter(file, 8000, channels=1 if received_only else 2)
         self._decoders = decoders
         self._left = _Channel()
         self._right = _Channel()
@@ -103,12 +107,14 @@ class Recorder:
 
     @classmethod
     def open(cls, recording_id: str, endpoint_id: str, path: str,
-             decoders: dict[int, Samples], now: float) -> Recorder:
+             decoders: dict[int, Samples], now: float, *,
+             received_only: bool = False) -> Recorder:
         """A recorder writing a new file at ``path`` (OSError when it cannot
         be created)."""
         file = open(path, "wb")  # noqa: SIM115 - closed by close()
         try:
-            return cls(recording_id, endpoint_id, path, file, decoders, now)
+            return cls(recording_id, endpoint_id, path, file, decoders, now,
+                       received_only=received_only)
         except BaseException:
             file.close()
             raise
@@ -129,6 +135,8 @@ class Recorder:
 
     def sent(self, codec: int, data: bytes | bytearray, start: int, end: int) -> None:
         """The far end was sent ``data[start:end]`` (a payload of ``codec``)."""
+        if self.received_only:
+            return
         samples = self._decode(codec, data, start, end)
         if samples is not None:
             self._right.push(samples)
@@ -149,6 +157,12 @@ class Recorder:
     def _write_slot(self) -> None:
         silence = self._silence
         left = self._left.take(silence)
+        if self.received_only:
+            if left is silence:
+                self.silent_slots += 1
+            self._writer.write(left)
+            self.slots += 1
+            return
         right = self._right.take(silence)
         if left is silence and right is silence:
             self.silent_slots += 1

@@ -278,15 +278,18 @@ class MediaServer:
         """Stop the endpoint's playback (no error when none)."""
         return self._call(self.core.stop_play, endpoint_id, self._now())
 
-    def record(self, endpoint_id: str, path: str) -> defer.Deferred[str]:
-        """Record the endpoint to a stereo WAV at ``path``; fires with the
-        recording id.  ``MediaError(500)`` when the file cannot be created."""
+    def record(self, endpoint_id: str, path: str, received_only: bool = False
+               ) -> defer.Deferred[str]:
+        """Record the endpoint to a stereo WAV at ``path`` (mono, the far
+        end only, with ``received_only``); fires with the recording id.
+        ``MediaError(500)`` when the file cannot be created."""
         try:
             self.core.endpoint(endpoint_id)
             recording_id = f"{endpoint_id}-rec{next(self._ids)}"
             now = self._now()
             try:
-                recorder = Recorder.open(recording_id, endpoint_id, path, DECODERS, now)
+                recorder = Recorder.open(recording_id, endpoint_id, path, DECODERS, now,
+                                         received_only=received_only)
             except OSError as e:
                 raise MediaError(f"cannot record to {path!r}: {e.strerror or e}", 500) from None
             self.core.record(endpoint_id, recorder, now)

@@ -47,6 +47,27 @@ def test_left_is_received_right_is_sent(tmp_path: Path) -> None:
     assert recorder.silent_slots == 10
 
 
+def test_received_only_is_mono_of_the_far_end(tmp_path: Path) -> None:
+    """A received-only recording (a message, a greeting) is a mono file of
+    what the far end sent; what it was sent (a prompt) is left out."""
+    path = tmp_path / "message.wav"
+    recorder = Recorder.open("r1", "e1", str(path), DECODERS, 0.0, received_only=True)
+    t = 0.0
+    for i in range(25):
+        heard = PCMU.encode(sine(700.0, start=160 * i))
+        recorder.received(CODEC_PCMU, rtp(i, 160 * i, payload=heard), 12, 172)
+        prompt = PCMU.encode(sine(1500.0, start=160 * i))
+        recorder.sent(CODEC_PCMU, rtp(i, 160 * i, payload=prompt), 12, 172)
+        t += 0.02
+        recorder.tick(t)
+    recorder.close()
+    with wave.open(str(path), "rb") as f:
+        assert (f.getnchannels(), f.getsampwidth(), f.getframerate()) == (1, 2, 8000)
+        samples = np.frombuffer(f.readframes(f.getnframes()), dtype="<i2")
+    assert len(samples) == 25 * 160
+    assert abs(dominant_frequency(samples) - 700) < 10
+
+
 def test_file_grows_while_recording(tmp_path: Path) -> None:
     """Slots are written as they come due, not held until the end."""
     path = tmp_path / "call.wav"
