@@ -283,11 +283,12 @@ class IMediaServer(Interface):
     def stop_play(endpoint_id):
         """Stop the playback of ``endpoint_id`` (no error when none)."""
 
-    def record(endpoint_id, path):
+    def record(endpoint_id, path, received_only=False):
         """Record what the endpoint's far end sends and what it is sent
         (the whole call when connected) to a WAV file at ``path``: stereo,
-        left = received, right = sent, 8 kHz 16-bit.  Fires with a recording
-        id; stopped by ``stop_record`` or ``release``."""
+        left = received, right = sent, 8 kHz 16-bit; with ``received_only``
+        mono, what the far end sends only (a message, a greeting).  Fires
+        with a recording id; stopped by ``stop_record`` or ``release``."""
 
     def stop_record(recording_id):
         """Finish the recording and fire with the WAV file's path."""
@@ -304,3 +305,94 @@ class IMediaServer(Interface):
 
     def endpoint_ids():
         """The ids of the endpoints allocated now (a list; synchronous)."""
+
+
+# --- scripts: what tproxy and the scriptserver exchange ---------------------------------
+
+
+class ChannelHungUp(Exception):
+    """The call behind a channel is over: every pending and later channel
+    operation fails with this (AGI answers such commands ``-1``)."""
+
+
+class IChannel(Interface):
+    """One call as a script drives it: the channel of Asterisk's AGI.
+
+    tproxy implements it for a call routed to a script; the scriptserver
+    drives it.  Every method returns a Deferred; once the caller has hung
+    up they fail with :class:`ChannelHungUp`.  Digits are ``0-9*#A-D`` from
+    RFC 4733 events, SIP INFO or in-band tones, whichever the caller sends;
+    a digit that arrives while nothing waits for one is kept (in order)
+    for the next operation that accepts digits.
+    """
+
+    name = Attribute("Asterisk-style channel name, e.g. ``SIP/1001-0000001a``.")
+    unique_id = Attribute("A unique id of the call (``agi_uniqueid``).")
+    caller_id = Attribute("The caller's number, or ``unknown`` (``agi_callerid``).")
+    caller_name = Attribute("The caller's display name, or ``unknown``.")
+    extension = Attribute("The number dialled (``agi_extension``).")
+    context = Attribute("The dial-plan context (``agi_context``), e.g. ``default``.")
+    language = Attribute("The language of prompts, e.g. ``en``.")
+    variables = Attribute("The channel variables, a mutable str → str mapping.")
+    hung_up = Attribute("A Deferred that fires (with None) when the caller hangs up.")
+
+    def state():
+        """The channel state as AGI's CHANNEL STATUS numbers it: 4 ringing
+        (not answered yet), 6 up (answered), 0 down (hung up)."""
+
+    def answer():
+        """Answer the call (200 OK to the caller); fires when answered.
+        Answering an answered channel does nothing."""
+
+    def hangup():
+        """End the call; fires when done (never fails)."""
+
+    def play(paths, escape_digits=""):
+        """Play the WAV files ``paths`` (absolute paths) one after the other;
+        fires with the digit of ``escape_digits`` that interrupted them, or
+        ``""`` when they all played.  Answers the channel first if needed."""
+
+    def play_tone(tone):
+        """Play a tone (a :class:`~telavox.records.PlaySource` tone: an
+        indications string or a country tone name) until :meth:`stop_tone`
+        or the next play; fires when it starts."""
+
+    def stop_tone():
+        """Stop a tone or music playing."""
+
+    def wait_digit(timeout):
+        """The next digit, or ``""`` after ``timeout`` seconds (``timeout`` <
+        0: wait as long as the call lasts)."""
+
+    def record(path, escape_digits="", timeout=-1.0, silence=0.0, beep=False):
+        """Record what the caller says into the WAV file ``path`` (8 kHz
+        16-bit mono) until a digit of ``escape_digits`` (fires with it), the
+        ``timeout`` in seconds (< 0: none), ``silence`` seconds of silence
+        (0: not checked) or the hang-up; fires with the digit or ``""``.
+        ``beep`` plays a short tone first."""
+
+    def send_digits(digits):
+        """Send DTMF ``digits`` to the caller; fires when sent."""
+
+    def dial(target, timeout):
+        """Connect the caller to ``target`` (an extension or external
+        number, as the dial plan routes it) for up to ``timeout`` seconds of
+        ringing; fires with Asterisk's DIALSTATUS: ``ANSWER`` (after the
+        bridged call ended), ``BUSY``, ``NOANSWER``, ``CHANUNAVAIL``,
+        ``CONGESTION`` or ``CANCEL`` (the caller hung up)."""
+
+    def set_caller_id(number, name=""):
+        """Present ``number``/``name`` as the caller on calls this channel
+        places from now on."""
+
+
+class IScriptServer(Interface):
+    """Runs scripts on channels: built-in applications, AGI programs and
+    FastAGI servers."""
+
+    def run(script, channel, args=()):
+        """Run ``script`` on ``channel``: a built-in application's name
+        (``echo``, ``ivr``...), an AGI program's absolute path (spawned, AGI
+        over its stdin/stdout), or ``agi://host[:port][/name]`` (FastAGI).
+        ``args`` become ``agi_arg_1``... Fires (never fails) when the script
+        is done; the caller hangs up the channel if it is still up."""
