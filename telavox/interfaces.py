@@ -310,7 +310,7 @@ class IMediaServer(Interface):
 # --- scripts: what tproxy and the scriptserver exchange ---------------------------------
 
 
-class ChannelHungUp(Exception):
+class ChannelHungUp(Exception):  # noqa: N818 - a state, named as AGI scripts know it
     """The call behind a channel is over: every pending and later channel
     operation fails with this (AGI answers such commands ``-1``)."""
 

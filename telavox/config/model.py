@@ -496,8 +496,11 @@ class DialPlanEntry:
     """``[[dialplan]]``: a number bound to a script or an alias of a user."""
 
     number: str = doc("The number dialled, e.g. *43 or 800.", validator=_extension)
-    app: str = doc("Script run by the scriptserver (echo, ivr, voicemail, conference...).",
-                   default="")
+    app: str = doc("Script run by the scriptserver: a built-in application (echo, ivr, "
+                   "voicemail, conference...), an AGI program's absolute path, or "
+                   "agi://host[:port][/name] (FastAGI).", default="")
+    args: tuple[str, ...] = doc("Arguments given to the script (agi_arg_1, ...).",
+                                default=(), converter=tuple)
     target: str = doc("Or: the extension this number rings.", default="")
 
 

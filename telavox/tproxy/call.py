@@ -40,7 +40,13 @@ from twisted.logger import Logger
 from telavox.b2bua.leg import SDP, IncomingLeg, Leg, LegHost, OutgoingLeg
 from telavox.config.model import UserConfig
 from telavox.interfaces import IMediaServer, MediaError
-from telavox.records import CdrRecord, MediaDirection, MediaEndpoint, new_correlation_id
+from telavox.records import (
+    CdrRecord,
+    MediaDirection,
+    MediaEndpoint,
+    MediaEvent,
+    new_correlation_id,
+)
 from telavox.sip.hdrtypes import HeaderError, NameAddr
 from telavox.sip.message import Request, Response
 from telavox.sip.sdp import MediaCapabilities
@@ -448,6 +454,13 @@ class Call:
                 other.hangup(reason)
         side = "caller" if leg is self.a else "callee"
         self.end(f"{side}: {reason}", disposition="answered" if self.answer_time else "failed")
+
+    def media_event(self, event: MediaEvent) -> None:
+        """What the mediaserver saw on one of the call's endpoints: no RTP
+        for its inactivity timeout ends the call."""
+        if event.kind == "inactive":
+            self.log.info("{call}: ended: no RTP", call=repr(self))
+            self.hangup("RTP timeout")
 
     def leg_acked(self, leg: Leg, ack: Request) -> None:
         """The ACK of a re-INVITE's 2xx: each side's media was settled when

@@ -45,6 +45,8 @@ class Route:
 
     kind: RouteKind
     target: str = ""
+    args: tuple[str, ...] = ()
+    """A script's arguments."""
     status: int = 0
     reason: str = ""
     emergency: bool = False
@@ -96,7 +98,7 @@ class DialPlan:
         entry = self.entries.get(dialled)
         if entry is not None:
             if entry.app:
-                return Route(RouteKind.SCRIPT, entry.app)
+                return Route(RouteKind.SCRIPT, entry.app, args=entry.args)
             return Route(RouteKind.USER, entry.target)
         if dialled in self.users:
             return Route(RouteKind.USER, dialled)

@@ -21,10 +21,10 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from telavox.b2bua.endpoint import EndpointLegHost, LegTable
-from telavox.b2bua.leg import Leg, LegHost
+from telavox.b2bua.leg import IncomingLeg, Leg, LegHost
 from telavox.base import BaseApplication, Platform
 from telavox.config.model import PoolMemberConfig, UserConfig
-from telavox.interfaces import IMediaServer, ITlb
+from telavox.interfaces import IMediaServer, IScriptServer, ITlb
 from telavox.records import CallEvent, CdrRecord, Health, MediaEvent
 from telavox.sip.hdrtypes import HeaderError, NameAddr
 from telavox.sip.message import Request, new_tag
@@ -37,6 +37,7 @@ from telavox.sip.transaction import (
 from telavox.sip.uri import SipUri
 from telavox.tproxy.call import ALLOW, Call
 from telavox.tproxy.dialplan import DialPlan, Route, RouteKind
+from telavox.tproxy.script import ScriptChannel
 from telavox.tproxy.sessiontimer import SUPPORTED, negotiate, unsupported
 from telavox.transport.address import ListenAddress
 from telavox.transport.endpoint import SipEndpoint
@@ -90,7 +91,7 @@ class SipServerService(BaseApplication):
         self.max_forward_hops = self.tproxy.max_forward_hops
         self.user_agent = self.tproxy.user_agent
         self.dialplan = self._dialplan(config)
-        self.calls: dict[str, Call] = {}
+        self.calls: dict[str, Call | ScriptChannel] = {}
         self.table = LegTable(platform.reactor.callLater, self.legs.timers.timeout)
         self._cdrs: list[CdrRecord] = []
         self._cdr_loop: task.LoopingCall | None = None
@@ -160,7 +161,10 @@ class SipServerService(BaseApplication):
         """End every call, close the SIP port and the mediaserver."""
         super().stopService()
         for call in list(self.calls.values()):
-            call.hangup("shutdown")
+            if isinstance(call, ScriptChannel):
+                call.hangup_now("shutdown")
+            else:
+                call.hangup("shutdown")
         if self._media_subscription is not None:
             self._media_subscription.cancel()
         deferreds = [self.endpoint.stop()]
@@ -232,7 +236,7 @@ class SipServerService(BaseApplication):
         """The live leg whose dialog has ``call_id`` and our tag ``local_tag``."""
         return self.table.find(call_id, local_tag)
 
-    def call_ended(self, call: Call, cdr: CdrRecord) -> None:
+    def call_ended(self, call: Call | ScriptChannel, cdr: CdrRecord) -> None:
         self.calls.pop(call.call_id, None)
         kind = {"answered": "answered", "cancelled": "cancelled"}.get(cdr.disposition, "failed")
         self.counters[kind] += 1
@@ -271,12 +275,9 @@ class SipServerService(BaseApplication):
         return self.reactor.callLater(delay, fn)
 
     def _media_event(self, event: MediaEvent) -> None:
-        if event.kind == "inactive":
-            call = self.calls.get(event.owner)
-            if call is not None:
-                self.log.info("{server}: call {call_id} ended: no RTP", server=self.name,
-                              call_id=call.call_id)
-                call.hangup("RTP timeout")
+        call = self.calls.get(event.owner)
+        if call is not None:
+            call.media_event(event)
 
     # -- ISipHandler -------------------------------------------------------------------------
 
@@ -317,13 +318,27 @@ class SipServerService(BaseApplication):
             self.counters["refused"] += 1
             leg.reject(422, "Session Interval Too Small", extra=(("Min-SE", str(timer)),))
             return
+        route = self.dialplan.route(caller, dialled)
+        if route.kind is RouteKind.SCRIPT:
+            self._script(leg, caller, caller_uri or request.from_, dialled, route)
+            return
         call = Call(self, leg, caller, caller_uri or request.from_, dialled, timer,
                     from_carrier=self.gateway_peers.allows(event.source))
         self.calls[call.call_id] = call
-        route = self.dialplan.route(caller, dialled)
-        if route.kind is RouteKind.SCRIPT:
-            route = Route.reject(501, f"Not Implemented (script {route.target})")
         call.start(route)
+
+    def _script(self, leg: IncomingLeg, caller: UserConfig | None, caller_uri: NameAddr,
+                dialled: str, route: Route) -> None:
+        """A call to a [[dialplan]] number bound to a script."""
+        scripts = self.platform.providers.get(IScriptServer)
+        if scripts is None:
+            self.counters["refused"] += 1
+            leg.reject(501, f"Not Implemented (no scriptserver for {route.target})")
+            return
+        channel = ScriptChannel(self, leg, caller, caller_uri, dialled, route.target,
+                                route.args, scripts)
+        self.calls[channel.call_id] = channel
+        channel.start()
 
     @staticmethod
     def _caller(request: Request) -> NameAddr | None:
