@@ -269,7 +269,8 @@ class IMediaServer(Interface):
         translating payload types (and transcoding G.711 µ-law ↔ A-law) where
         the two far ends negotiated differently.  An endpoint is connected to
         at most one other: connecting it again replaces the old peer, and
-        the packets sent on keep one SSRC, sequence and timestamp line."""
+        the packets sent on keep one SSRC, sequence and timestamp line.
+        Connecting an endpoint to itself echoes its far end's media back."""
 
     def disconnect(endpoint_id):
         """Stop relaying to and from ``endpoint_id`` (and its peer)."""
@@ -373,6 +374,10 @@ class IChannel(Interface):
 
     def send_digits(digits):
         """Send DTMF ``digits`` to the caller; fires when sent."""
+
+    def echo(escape_digits="#"):
+        """Send the caller's own media back to it (Asterisk's Echo) until a
+        digit of ``escape_digits``; fires with that digit.  Answers first."""
 
     def dial(target, timeout):
         """Connect the caller to ``target`` (an extension or external

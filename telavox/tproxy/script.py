@@ -301,6 +301,24 @@ class ScriptChannel:
         return self.host.media.play(self.endpoint.endpoint_id,
                                     PlaySource(digits=digits)).addCallback(lambda _: None)
 
+    def echo(self, escape_digits: str = "#") -> defer.Deferred[str]:
+        return defer.ensureDeferred(self._echo(frozenset(escape_digits)))
+
+    async def _echo(self, escape: frozenset[str]) -> str:
+        await self.answer()
+        self._check()
+        assert self.endpoint is not None
+        endpoint_id = self.endpoint.endpoint_id
+        self.host.media.connect(endpoint_id, endpoint_id)
+        try:
+            while True:
+                digit = await self.wait_digit(-1)
+                if digit in escape:
+                    return digit
+        finally:
+            if self.endpoint is not None:
+                self.host.media.disconnect(endpoint_id).addErrback(lambda f: None)
+
     def dial(self, target: str, timeout: float) -> defer.Deferred[str]:
         self.log.info("{channel}: Dial({target}) is not available to scripts yet",
                       channel=self.name, target=target)
