@@ -265,7 +265,8 @@ class ScriptChannel:
         self._recording_id = await self.host.media.record(self.endpoint.endpoint_id, path,
                                                           received_only=True)
         done: defer.Deferred[str] = defer.Deferred()
-        timer = self.host.call_later(timeout, self._record_stop, "") if timeout >= 0 else None
+        timer = (self.host.call_later(timeout, lambda: self._record_stop(""))
+                 if timeout >= 0 else None)
         self._recording = (done, escape, timer)
         digit = self._take_digit(escape)
         if digit:

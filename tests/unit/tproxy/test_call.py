@@ -55,6 +55,9 @@ class FakeMedia:
         self.endpoints: dict[str, MediaEndpoint] = {}
         self.remote: dict[str, tuple[RemoteStream, ...]] = {}
         self.connected: list[tuple[str, str]] = []
+        self.played: list[tuple[str, Any]] = []
+        self.recorded: list[tuple[str, str, bool]] = []
+        self.stopped: list[str] = []
         self.next = 10000
 
     def allocate(self, owner: str, kinds: tuple[str, ...] = ("audio",)) -> Any:
@@ -82,6 +85,26 @@ class FakeMedia:
 
     def endpoint_ids(self) -> list[str]:
         return list(self.endpoints)
+
+    def disconnect(self, eid: str) -> Any:
+        self.connected = [c for c in self.connected if eid not in c]
+        return defer.succeed(None)
+
+    def play(self, eid: str, source: Any) -> Any:
+        self.played.append((eid, source))
+        return defer.succeed(f"{eid}-play")
+
+    def stop_play(self, eid: str) -> Any:
+        self.stopped.append(eid)
+        return defer.succeed(None)
+
+    def record(self, eid: str, path: str, received_only: bool = False) -> Any:
+        self.recorded.append((eid, path, received_only))
+        return defer.succeed(f"{eid}-rec")
+
+    def stop_record(self, recording_id: str) -> Any:
+        self.stopped.append(recording_id)
+        return defer.succeed(recording_id)
 
 
 @attrs.define

@@ -1,0 +1,191 @@
+"""Unit tests of :mod:`telavox.tproxy.script`: a call to a script as the
+scriptserver sees it, with fake legs, an in-memory mediaserver and a fake
+clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from helpers.fakelegs import FakeTxn, message
+from twisted.internet import defer
+from twisted.internet.task import Clock
+
+from telavox.b2bua.leg import IncomingLeg
+from telavox.config.model import PlatformConfig, UserConfig
+from telavox.interfaces import ChannelHungUp
+from telavox.records import MediaEvent
+from telavox.tproxy.dialplan import DialPlan
+from telavox.tproxy.script import ScriptChannel
+
+from .test_call import DOMAIN, SOURCE, FakeLegs, FakeMedia, Host, invite_a
+
+
+class Scripts:
+    """An IScriptServer that hands the channel to the test."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, Any, tuple[str, ...]]] = []
+        self.done: defer.Deferred[None] = defer.Deferred()
+
+    def run(self, script: str, channel: Any, args: tuple[str, ...] = ()) -> Any:
+        self.runs.append((script, channel, args))
+        return self.done
+
+
+def setup() -> tuple[Host, ScriptChannel, Scripts, Clock]:
+    clock = Clock()
+    users = [UserConfig(extension="1001", password="x", name="Alice")]
+    plan = DialPlan(PlatformConfig(domain=DOMAIN), users, ())
+    host = Host(FakeLegs(clock), FakeMedia(), plan)
+    request = invite_a()
+    leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
+                      host.contact())
+    scripts = Scripts()
+    channel = ScriptChannel(host, leg, plan.user("1001"), request.from_, "*43", "echo",
+                            ("a",), scripts)
+    channel.start()
+    return host, channel, scripts, clock
+
+
+def ack(channel: ScriptChannel) -> None:
+    channel.a.acked(message(
+        f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a2\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={channel.a.local_tag}\nCall-ID: call-a\n"
+        "CSeq: 10 ACK\n"))
+
+
+def results(d: defer.Deferred[Any]) -> list[Any]:
+    out: list[Any] = []
+    d.addBoth(out.append)
+    return out
+
+
+def test_script_runs_with_the_callers_identity_and_answers() -> None:
+    """The script gets the channel (Asterisk's identity fields) after a 180;
+    ANSWER sends 200 with our answer and fires on the ACK."""
+    host, channel, scripts, _ = setup()
+    [(script, ran, args)] = scripts.runs
+    assert (script, ran, args) == ("echo", channel, ("a",))
+    assert (channel.caller_id, channel.caller_name, channel.extension) == (
+        "1001", "Alice", "*43")
+    assert channel.name.startswith("SIP/1001-") and channel.state() == 4
+    assert [r.status for r in host.legs.responses] == [180]
+    answered = results(channel.answer())
+    assert host.legs.responses[-1].status == 200 and answered == []
+    ack(channel)
+    assert answered == [None] and channel.state() == 6
+
+
+def test_play_stops_on_an_escape_digit_and_ignores_others() -> None:
+    """A play ends with an escape digit (the playback is stopped); other
+    digits during it are dropped, as Asterisk does; play_done ends it with ""."""
+    host, channel, _, _ = setup()
+    channel.answer()
+    ack(channel)
+    first = results(channel.play(["/sounds/hello.wav"], "12"))
+    [(eid, source)] = host.media.played
+    assert source.path == "/sounds/hello.wav"
+    channel.digit("5")
+    assert first == []
+    channel.digit("1")
+    assert first == ["1"] and host.media.stopped == [eid]
+    second = results(channel.play(["/sounds/a.wav", "/sounds/b.wav"], "#"))
+    channel.media_event(MediaEvent(endpoint_id=eid, owner="call-a", kind="play_done",
+                                   detail="finished"))
+    assert [s.path for _, s in host.media.played[1:]] == ["/sounds/a.wav", "/sounds/b.wav"]
+    channel.media_event(MediaEvent(endpoint_id=eid, owner="call-a", kind="play_done",
+                                   detail="finished"))
+    assert second == [""]
+
+
+def test_digits_from_rtp_and_info_queue_in_order() -> None:
+    """Digits that arrive while nothing waits are kept in order: an RFC 4733
+    event, then a SIP INFO (dtmf-relay); WAIT FOR DIGIT times out with ""."""
+    host, channel, _, clock = setup()
+    channel.answer()
+    ack(channel)
+    channel.media_event(MediaEvent(endpoint_id="e", owner="call-a", kind="dtmf", digit="4",
+                                   source="rfc4733"))
+    info = message(
+        f"INFO sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-i1\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={channel.a.local_tag}\nCall-ID: call-a\n"
+        "CSeq: 11 INFO\nContent-Type: application/dtmf-relay\n",
+        b"Signal=#\r\nDuration=160\r\n")
+    channel.a.receive(info, FakeTxn(info, SOURCE))  # type: ignore[arg-type]
+    assert host.legs.responses[-1].status == 200
+    assert results(channel.wait_digit(5)) == ["4"]
+    assert results(channel.wait_digit(5)) == ["#"]
+    waiting = results(channel.wait_digit(2))
+    clock.advance(2)
+    assert waiting == [""]
+
+
+def test_record_is_mono_and_ends_on_a_digit_or_the_timeout() -> None:
+    """RECORD records what the caller says (received only) until an escape
+    digit or the timeout."""
+    host, channel, _, clock = setup()
+    channel.answer()
+    ack(channel)
+    done = results(channel.record("/tmp/msg.wav", "#", timeout=10))
+    [(eid, path, received_only)] = host.media.recorded
+    assert (path, received_only) == ("/tmp/msg.wav", True)
+    channel.digit("#")
+    assert done == ["#"] and host.media.stopped == [f"{eid}-rec"]
+    done = results(channel.record("/tmp/msg2.wav", "#", timeout=3))
+    clock.advance(3)
+    assert done == [""]
+
+
+def test_caller_hangup_fails_what_waits_and_writes_a_cdr() -> None:
+    """The caller's BYE fires hung_up, fails a pending wait with
+    ChannelHungUp, releases the endpoint and writes an answered CDR."""
+    host, channel, _, _ = setup()
+    channel.answer()
+    ack(channel)
+    waiting = results(channel.wait_digit(-1))
+    bye = message(
+        f"BYE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-b1\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={channel.a.local_tag}\nCall-ID: call-a\n"
+        "CSeq: 12 BYE\n")
+    channel.a.receive(bye, FakeTxn(bye, SOURCE))  # type: ignore[arg-type]
+    assert channel.hung_up.called and channel.state() == 0
+    assert len(waiting) == 1 and waiting[0].check(ChannelHungUp)
+    assert host.media.endpoints == {}
+    [cdr] = host.cdrs
+    assert (cdr.caller, cdr.callee, cdr.disposition) == ("1001", "*43", "answered")
+    failed = results(channel.play(["/x.wav"]))
+    assert failed[0].check(ChannelHungUp)
+
+
+def test_script_end_hangs_up_and_an_unanswered_channel_is_refused() -> None:
+    """When the script finishes, a channel still up gets BYE; one never
+    answered gets 480."""
+    host, channel, scripts, _ = setup()
+    channel.answer()
+    ack(channel)
+    scripts.done.callback(None)
+    assert host.legs.requests[-1].request.method == "BYE"
+    host, channel, scripts, _ = setup()
+    scripts.done.callback(None)
+    assert host.legs.responses[-1].status == 480
+    assert host.cdrs[0].disposition == "failed"
+
+
+@pytest.mark.parametrize("body", [b"", b"v=0\r\n"])
+def test_bad_or_missing_offer_is_refused_before_any_script(body: bytes) -> None:
+    """No offer (late offer is not supported for scripts) is 488; an
+    unparsable one 400; no script runs."""
+    clock = Clock()
+    plan = DialPlan(PlatformConfig(domain=DOMAIN), [], ())
+    host = Host(FakeLegs(clock), FakeMedia(), plan)
+    request = invite_a(body)
+    leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
+                      host.contact())
+    scripts = Scripts()
+    ScriptChannel(host, leg, None, request.from_, "*43", "echo", (), scripts).start()
+    assert scripts.runs == []
+    assert host.legs.responses[-1].status == (488 if not body else 400)
