@@ -1,0 +1,7 @@
+"""The platform's prompts: 8 kHz mono WAV files named as Asterisk names its
+sounds, one folder per language (``en``), made by :mod:`.generate`."""
+
+from pathlib import Path
+
+SOUNDS_DIR = Path(__file__).resolve().parent
+"""The folder holding one sub-folder of prompts per language."""
