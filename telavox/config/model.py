@@ -492,6 +492,24 @@ class TproxyConfig:
 
 
 @attrs.frozen
+class ScriptServerConfig:
+    """``[scriptserver]``: scripts bound to dial-plan numbers (built-in
+    applications, AGI programs, FastAGI servers)."""
+
+    sounds_dirs: tuple[str, ...] = doc("Folders searched for sounds before the built-in "
+                                       "prompts (relative to data_dir), each with one "
+                                       "sub-folder per language.", default=("sounds",),
+                                       converter=tuple)
+    language: str = doc("Language of prompts (a sub-folder of the sound folders).",
+                        default="en", validator=_name)
+    agi_timeout: float = doc("Seconds an AGI script may take to send its next command "
+                             "before its call is ended.", default=30.0,
+                             validator=_in_range(1, 3600))
+    agi_connect_timeout: float = doc("Seconds to connect to a FastAGI server.",
+                                     default=5.0, validator=_in_range(0.1, 60))
+
+
+@attrs.frozen
 class DialPlanEntry:
     """``[[dialplan]]``: a number bound to a script or an alias of a user."""
 
@@ -516,6 +534,7 @@ class Config:
     tlb: TlbConfig = doc("", factory=TlbConfig)
     mediaserver: MediaServerConfig = doc("", factory=MediaServerConfig)
     tproxy: TproxyConfig = doc("", factory=TproxyConfig)
+    scriptserver: ScriptServerConfig = doc("", factory=ScriptServerConfig)
     dialplan: tuple[DialPlanEntry, ...] = doc("", default=())
     users: tuple[UserConfig, ...] = doc("", default=())
     sipservers: tuple[PoolMemberConfig, ...] = doc("", default=())

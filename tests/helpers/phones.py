@@ -10,6 +10,7 @@ from typing import Any
 from twisted.internet import defer, reactor, task
 from twisted.internet.protocol import DatagramProtocol
 
+from telavox.rtp.dtmf import TelephoneEvent, event_of
 from telavox.sip.sdp import parse_sdp
 from telavox.sip.transaction import Destination
 from telavox.transport.address import ListenAddress
@@ -51,6 +52,25 @@ class RtpPhone(DatagramProtocol):
         for i in range(count):
             header = struct.pack("!BBHII", 0x80, 0, 1000 + i, 160 * i, ssrc)
             self.transport.write(header + bytes([marker, i]) * 80, (host, port))
+
+    def send_dtmf(self, host: str, port: int, digit: str, ssrc: int = 0x3333,
+                  pt: int = 101) -> None:
+        """Send ``digit`` as RFC 4733 telephone-events: three packets of a
+        growing duration, then three end packets (as phones do), all with the
+        event's start timestamp."""
+        assert self.transport is not None
+        self._dtmf_ts = getattr(self, "_dtmf_ts", 100000) + 8000
+        self._dtmf_seq = getattr(self, "_dtmf_seq", 5000)
+        event = event_of(digit)
+        for i, end in enumerate((False, False, False, True, True, True)):
+            duration = 400 * min(i + 1, 4)
+            payload = TelephoneEvent(event, end=end, volume=10,
+                                     duration=duration).serialize()
+            marker = 0x80 if i == 0 else 0
+            header = struct.pack("!BBHII", 0x80, marker | pt, self._dtmf_seq & 0xFFFF,
+                                 self._dtmf_ts, ssrc)
+            self._dtmf_seq += 1
+            self.transport.write(header + payload, (host, port))
 
     def sdp(self, user: str) -> bytes:
         return (f"v=0\r\no={user} 1 1 IN IP4 {self.host}\r\ns=-\r\nc=IN IP4 {self.host}\r\n"
