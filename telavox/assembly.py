@@ -53,6 +53,8 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
     ComponentSpec("tlb", "telavox.tlb.service:TlbService", lambda config: [config.tlb]),
     ComponentSpec("sipproxy", "telavox.sipproxy.service:SipProxyService",
                   lambda config: [config.sipproxy]),
+    ComponentSpec("scriptserver", "telavox.scriptserver.service:ScriptServerService",
+                  lambda config: [config.scriptserver]),
     ComponentSpec("sipserver", "telavox.tproxy.service:SipServerService",
                   lambda config: [m for m in config.sipservers if m.listen]),
     ComponentSpec("gateway", "telavox.gateway.service:GatewayService",

@@ -33,8 +33,9 @@ def test_every_component_provides_its_interfaces(tmp_path: Path) -> None:
                                "address = 'sip:127.0.0.1:5080'\n")
     components = root.components  # type: ignore[attr-defined]
     assert [spec.name for spec in COMPONENTS] == [
-        "registrar", "tlb", "sipproxy", "sipserver", "gateway"]
-    assert [c.name for c in components] == ["registrar", "tlb", "sipproxy", "sip1", "gw1"]
+        "registrar", "tlb", "sipproxy", "scriptserver", "sipserver", "gateway"]
+    assert [c.name for c in components] == [
+        "registrar", "tlb", "sipproxy", "scriptserver", "sip1", "gw1"]
     for component in components:
         assert verifyObject(IBaseApplication, component)
         assert verifyObject(IService, component)
