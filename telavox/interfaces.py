@@ -304,6 +304,21 @@ class IMediaServer(Interface):
         :class:`~telavox.records.MediaEvent` of this mediaserver's endpoints;
         returns an :class:`ISubscription`."""
 
+    def join_room(room, endpoint_id, muted=False):
+        """Put the endpoint into conference ``room`` (created on first
+        join): from then on its far end hears the mix of every other
+        participant's audio (never its own), 20 ms at a time, in its own
+        codec, and its audio goes into the others' mixes unless ``muted``.
+        An endpoint is in at most one room; joining disconnects it from any
+        peer.  Fires with the number of participants now in the room."""
+
+    def leave_room(endpoint_id):
+        """Take the endpoint out of its room (no error when in none); a room
+        left empty is removed.  Fires with the number of participants left."""
+
+    def mute(endpoint_id, muted):
+        """Keep (or stop keeping) the endpoint's audio out of its room's mix."""
+
     def endpoint_ids():
         """The ids of the endpoints allocated now (a list; synchronous)."""
 
