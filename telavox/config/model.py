@@ -262,6 +262,9 @@ class UserConfig:
                                 validator=attrs.validators.in_(CLASSES_OF_SERVICE))
     external_number: str = doc("E.164 caller ID toward carriers, e.g. +46812345678.",
                                default="", validator=_e164_or_empty)
+    voicemail_pin: str = doc("PIN of the user's voicemail box (digits); empty: the box "
+                             "is checked without a PIN from the user's own phones only.",
+                             default="", validator=_digits)
     caller_id_withheld: bool = doc("Withhold the caller ID from called parties outside "
                                    "(sent with Privacy: id, RFC 3323).", default=False)
     forward_always: str = doc("Forward every call to this number (empty: off).", default="")
