@@ -265,31 +265,15 @@ class Call:
         assert self.b_endpoint is not None
         self.route = route
         self.callee = route.target
-        # a new dialog, a new session; toward a gateway, the carrier-facing address
-        self.b_session = LocalSession(self.host.carrier_media_address
-                                      if route.kind is RouteKind.EXTERNAL
-                                      else self.host.media_address)
-        leg = OutgoingLeg(self.host.legs, self, self.host.contact())
+        leg, self.b_session = place_b_leg(
+            self.host, self, route, dest, self.b_endpoint, caller_user=self._caller_user(),
+            display_name=self.caller.name if self.caller and self.caller.name
+            else self.caller_uri.display_name,
+            extra=self.host.passed_headers(self.incoming.invite),
+            privacy=self.incoming.invite.headers.get("Privacy"), codec=self.codec,
+            video=self.video)
         leg.user_data = self
         self.b = leg
-        uri = SipUri(user=route.target, host=self.host.domain)
-        offer = make_offer(self.b_endpoint, self.b_session, prefer=self.codec or None,
-                           video=self.video)
-        from_ = NameAddr(uri=SipUri(user=self._caller_user(), host=self.host.domain),
-                         display_name=self.caller.name if self.caller and self.caller.name
-                         else self.caller_uri.display_name)
-        extra = self.host.passed_headers(self.incoming.invite)
-        if route.kind is RouteKind.EXTERNAL:
-            # the gateway presents the caller to the carrier (its external
-            # number, or nothing when withheld)
-            extra += (("P-Asserted-Identity",
-                       f"<sip:{self._caller_user()}@{self.host.domain}>"),)
-            privacy = self.incoming.invite.headers.get("Privacy")
-            if privacy:
-                extra += (("Privacy", privacy),)
-        leg.invite_to(uri, dest, from_=from_, to=NameAddr(uri=uri), body=offer, extra=extra,
-                      user_agent=self.host.user_agent)
-        self.host.register_leg(leg)
         self.state = "calling"
         timeout = (user.no_answer_after if user is not None and user.no_answer_after
                    else self.host.no_answer_timeout)
@@ -897,6 +881,35 @@ class Call:
 
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY, PRACK"
+
+
+def place_b_leg(host: CallHost, listener: Any, route: Route, dest: Destination,
+                endpoint: MediaEndpoint, *, caller_user: str, display_name: str | None,
+                extra: tuple[tuple[str, str], ...] = (), privacy: str | None = None,
+                codec: str = "", video: MediaCapabilities | None = None
+                ) -> tuple[OutgoingLeg, LocalSession]:
+    """Send the INVITE of a B leg toward ``route`` (a user through
+    sipproxy, a number through a gateway) offering ``endpoint`` with
+    ``codec`` first, from ``caller_user``; returns the leg (registered with
+    the host, reporting to ``listener``) and its new session.  Toward a
+    gateway the caller is asserted (the gateway presents its external
+    number, or nothing when withheld) and the carrier-facing media address
+    is offered."""
+    session = LocalSession(host.carrier_media_address if route.kind is RouteKind.EXTERNAL
+                           else host.media_address)
+    leg = OutgoingLeg(host.legs, listener, host.contact())
+    uri = SipUri(user=route.target, host=host.domain)
+    offer = make_offer(endpoint, session, prefer=codec or None, video=video)
+    from_ = NameAddr(uri=SipUri(user=caller_user, host=host.domain),
+                     display_name=display_name)
+    if route.kind is RouteKind.EXTERNAL:
+        extra += (("P-Asserted-Identity", f"<sip:{caller_user}@{host.domain}>"),)
+        if privacy:
+            extra += (("Privacy", privacy),)
+    leg.invite_to(uri, dest, from_=from_, to=NameAddr(uri=uri), body=offer, extra=extra,
+                  user_agent=host.user_agent)
+    host.register_leg(leg)
+    return leg, session
 
 
 @attrs.define

@@ -40,6 +40,7 @@ from telavox.sip.hdrtypes import NameAddr
 from telavox.sip.message import Request, Response
 from telavox.sip.transaction import ServerTransaction
 from telavox.sip.uri import SipUri
+from telavox.tproxy.dial import Dial
 from telavox.tproxy.media import LocalSession, SdpProblemError, answer_offer, parse_body
 
 __all__ = ["DIGITS", "ScriptChannel"]
@@ -104,6 +105,8 @@ class ScriptChannel:
         """The digits that end the play in progress."""
         self._recording: tuple[defer.Deferred[str], frozenset[str], Any] | None = None
         self._recording_id = ""
+        self._dial: Dial | None = None
+        self.caller = caller
         self._ended = False
 
     def __repr__(self) -> str:
@@ -321,9 +324,26 @@ class ScriptChannel:
                 self.host.media.disconnect(endpoint_id).addErrback(lambda f: None)
 
     def dial(self, target: str, timeout: float) -> defer.Deferred[str]:
-        self.log.info("{channel}: Dial({target}) is not available to scripts yet",
-                      channel=self.name, target=target)
-        return defer.succeed("CHANUNAVAIL")
+        if self._ended:
+            return defer.fail(ChannelHungUp(self.name))
+        if self._dial is not None:
+            return defer.succeed("CHANUNAVAIL")
+        route = self.host.route(self.caller, target)
+        dial = Dial(self, route, timeout if timeout > 0 else self.host.no_answer_timeout)
+        self._dial = dial
+
+        def done(status: str) -> str:
+            self._dial = None
+            self.log.info("{channel}: Dial({target}) ended {status}", channel=self.name,
+                          target=target, status=status)
+            return status
+
+        return dial.start().addCallback(done)
+
+    @property
+    def ended(self) -> bool:
+        """The call is over."""
+        return self._ended
 
     def set_caller_id(self, number: str, name: str = "") -> None:
         self.caller_id = number
@@ -457,6 +477,8 @@ class ScriptChannel:
             return
         self._ended = True
         self.state_name = "down"
+        if self._dial is not None:
+            self._dial.caller_gone()
         self._release()
         self.host.unregister_leg(self.a)
         for waiter in self._waiters():

@@ -18,7 +18,7 @@ from telavox.records import MediaEvent
 from telavox.tproxy.dialplan import DialPlan
 from telavox.tproxy.script import ScriptChannel
 
-from .test_call import DOMAIN, SOURCE, FakeLegs, FakeMedia, Host, invite_a
+from .test_call import DOMAIN, SDP_B, SOURCE, FakeLegs, FakeMedia, Host, b_respond, invite_a
 
 
 class Scripts:
@@ -35,7 +35,8 @@ class Scripts:
 
 def setup() -> tuple[Host, ScriptChannel, Scripts, Clock]:
     clock = Clock()
-    users = [UserConfig(extension="1001", password="x", name="Alice")]
+    users = [UserConfig(extension="1001", password="x", name="Alice"),
+             UserConfig(extension="1002", password="x")]
     plan = DialPlan(PlatformConfig(domain=DOMAIN), users, ())
     host = Host(FakeLegs(clock), FakeMedia(), plan)
     request = invite_a()
@@ -189,3 +190,58 @@ def test_bad_or_missing_offer_is_refused_before_any_script(body: bytes) -> None:
     ScriptChannel(host, leg, None, request.from_, "*43", "echo", (), scripts).start()
     assert scripts.runs == []
     assert host.legs.responses[-1].status == (488 if not body else 400)
+
+
+def test_dial_bridges_the_callee_and_reports_answer() -> None:
+    """Dial(1002): the INVITE goes out from the caller with our other
+    endpoint; a 180 plays ringback; the 200 answers the caller and bridges
+    the endpoints; the callee's BYE ends the dial with ANSWER."""
+    host, channel, _, _ = setup()
+    status = results(channel.dial("1002", 20))
+    [txn] = host.legs.requests
+    assert txn.request.method == "INVITE" and str(txn.request.uri) == f"sip:1002@{DOMAIN}"
+    assert txn.request.from_.uri.user == "1001"
+    b_respond(host, 180)
+    assert host.media.played[-1][1].tone == "ring"
+    b_respond(host, 200, SDP_B)
+    assert host.legs.responses[-1].status == 200  # the caller is answered
+    a_eid = channel.endpoint.endpoint_id  # type: ignore[union-attr]
+    assert len(host.media.connected) == 1 and host.media.connected[0][0] == a_eid
+    ack(channel)
+    assert status == []
+    invite = txn.request
+    bye = message(
+        f"BYE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-d9\n"
+        f"Max-Forwards: 70\nFrom: <sip:1002@{DOMAIN}>;tag=tb\n"
+        f"To: <sip:1001@{DOMAIN}>;tag={invite.from_tag}\nCall-ID: {invite.call_id}\n"
+        "CSeq: 5 BYE\n")
+    dial_leg = host.index[(invite.call_id, invite.from_tag)]
+    dial_leg.receive(bye, FakeTxn(bye, SOURCE))
+    assert status == ["ANSWER"]
+    assert len(host.media.endpoints) == 1  # the callee's endpoint is released
+    assert channel.state() == 6
+
+
+@pytest.mark.parametrize(("status", "expected"), [(486, "BUSY"), (480, "NOANSWER"),
+                                                  (404, "CHANUNAVAIL"), (503, "CONGESTION")])
+def test_dial_failures_give_dialstatus(status: int, expected: str) -> None:
+    """The callee's refusal becomes Asterisk's DIALSTATUS; the channel stays."""
+    host, channel, _, _ = setup()
+    result = results(channel.dial("1002", 20))
+    b_respond(host, status)
+    assert result == [expected] and channel.state() == 4
+    assert len(host.media.endpoints) == 1
+
+
+def test_dial_timeout_and_unknown_number() -> None:
+    """No answer in the timeout cancels the leg: NOANSWER; an unknown number
+    is CHANUNAVAIL without any INVITE."""
+    host, channel, _, clock = setup()
+    result = results(channel.dial("1002", 5))
+    b_respond(host, 180)
+    clock.advance(5)
+    assert result == ["NOANSWER"]
+    assert host.legs.requests[-1].request.method == "CANCEL"
+    requests = len(host.legs.requests)
+    assert results(channel.dial("5555", 5)) == ["CHANUNAVAIL"]
+    assert len(host.legs.requests) == requests
