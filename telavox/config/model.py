@@ -512,6 +512,37 @@ class ScriptServerConfig:
                                      default=5.0, validator=_in_range(0.1, 60))
 
 
+def _ivr_options(inst: object, attr: attrs.Attribute[Any], value: dict[str, str]) -> None:
+    for key, target in value.items():
+        if key not in set("0123456789*#t") or len(key) != 1:
+            raise ValueError(f"option {key!r} must be one digit, * or # (or t: timeout)")
+        if not target:
+            raise ValueError(f"option {key!r} has no target")
+
+
+@attrs.frozen
+class IvrConfig:
+    """``[[ivr]]``: a voice menu, run by ``[[dialplan]]`` entries with
+    ``app = "ivr"`` and ``args = ["<name>"]``."""
+
+    name: str = doc("Name of the menu, e.g. main.", validator=_name)
+    prompt: str = doc("Sound played to the caller (a sound name such as ivr-main-menu, or "
+                      "an absolute path to a WAV file without .wav).",
+                      default="ivr-main-menu")
+    options: dict[str, str] = doc(
+        "Digit → where it leads: an extension or number to dial, 'menu:<name>' another "
+        "menu, 'voicemail:<extension>' a voicemail box, 'hangup'; 't' is where a caller "
+        "who presses nothing goes.", factory=dict, validator=_ivr_options)
+    direct_dial: bool = doc("Callers may also dial a user's extension directly.",
+                            default=False)
+    timeout: float = doc("Seconds to wait for a digit after the prompt.", default=5.0,
+                         validator=_in_range(1, 60))
+    retries: int = doc("Times the menu is played again after an invalid entry or no "
+                       "entry, before the caller is told goodbye.", default=2,
+                       validator=_in_range(0, 10))
+    invalid_prompt: str = doc("Sound played after an invalid entry.", default="invalid")
+
+
 @attrs.frozen
 class DialPlanEntry:
     """``[[dialplan]]``: a number bound to a script or an alias of a user."""
@@ -539,6 +570,7 @@ class Config:
     tproxy: TproxyConfig = doc("", factory=TproxyConfig)
     scriptserver: ScriptServerConfig = doc("", factory=ScriptServerConfig)
     dialplan: tuple[DialPlanEntry, ...] = doc("", default=())
+    ivr: tuple[IvrConfig, ...] = doc("", default=())
     users: tuple[UserConfig, ...] = doc("", default=())
     sipservers: tuple[PoolMemberConfig, ...] = doc("", default=())
     gateways: tuple[GatewayConfig, ...] = doc("", default=())
@@ -561,6 +593,7 @@ class Config:
         problems += self._check_pool()
         problems += self._check_dialplan()
         problems += self._check_dids()
+        problems += self._check_ivr()
         registrar = self.registrar
         if not registrar.min_expires <= registrar.default_expires <= registrar.max_expires:
             problems.append(("registrar.default_expires",
@@ -626,6 +659,25 @@ class Config:
                 problems.append((f"{where}.register", "needs username and password"))
             if bool(trunk.username) != bool(trunk.password):
                 problems.append((f"{where}.password", "give username and password together"))
+        return problems
+
+    def _check_ivr(self) -> list[tuple[str, str]]:
+        problems = []
+        menus = {m.name for m in self.ivr}
+        users = {u.extension for u in self.users}
+        if len(menus) != len(self.ivr):
+            problems.append(("ivr", "two menus have the same name"))
+        for i, menu in enumerate(self.ivr):
+            for key, target in menu.options.items():
+                kind, _, name = target.partition(":")
+                if kind == "menu" and name not in menus:
+                    problems.append((f"ivr[{i}].options.{key}", f"no [[ivr]] named {name!r}"))
+                elif kind == "voicemail" and name not in users:
+                    problems.append((f"ivr[{i}].options.{key}", f"no user {name!r}"))
+        for i, entry in enumerate(self.dialplan):
+            if entry.app == "ivr" and (not entry.args or entry.args[0] not in menus):
+                problems.append((f"dialplan[{i}].args", "an ivr entry needs args = "
+                                                        "[\"<name of an [[ivr]] menu>\"]"))
         return problems
 
     def _check_dids(self) -> list[tuple[str, str]]:
