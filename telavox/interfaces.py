@@ -416,3 +416,16 @@ class IScriptServer(Interface):
         over its stdin/stdout), or ``agi://host[:port][/name]`` (FastAGI).
         ``args`` become ``agi_arg_1``... Fires (never fails) when the script
         is done; the caller hangs up the channel if it is still up."""
+
+
+class IMailboxes(Interface):
+    """The users' voicemail boxes, as the SIP servers see them (for
+    message-waiting indication)."""
+
+    def counts(extension):
+        """``(new, old)``: the numbers of unheard and heard messages in the
+        box of ``extension`` ((0, 0) for a box without messages)."""
+
+    def subscribe(callback):
+        """Call ``callback(extension)`` whenever a box's counts change;
+        returns an :class:`ISubscription`."""

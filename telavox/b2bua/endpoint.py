@@ -32,7 +32,7 @@ from telavox.sip.transaction import (
 from telavox.sip.uri import SipUri, Uri
 from telavox.transport.endpoint import SipEndpoint
 
-__all__ = ["EndpointLegHost", "LegTable", "NoListener"]
+__all__ = ["EndpointLegHost", "LegTable", "NoListener", "SafeCall"]
 
 
 class EndpointLegHost:
@@ -211,3 +211,15 @@ class NoListener:
 
     def __getattr__(self, name: str) -> Callable[..., None]:
         return lambda *args, **kw: None
+
+
+class SafeCall:
+    """A delayed call whose ``cancel`` may come after it ran (as the sans-IO
+    cores' ``Cancellable`` promises), unlike Twisted's IDelayedCall."""
+
+    def __init__(self, delayed: Any) -> None:
+        self.delayed = delayed
+
+    def cancel(self) -> None:
+        if self.delayed.active():
+            self.delayed.cancel()

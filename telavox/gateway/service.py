@@ -37,7 +37,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from telavox.b2bua.endpoint import EndpointLegHost, LegTable
+from telavox.b2bua.endpoint import EndpointLegHost, LegTable, SafeCall
 from telavox.b2bua.leg import IncomingLeg, Leg
 from telavox.base import BaseApplication, Platform
 from telavox.config.model import GatewayConfig, UserConfig
@@ -71,17 +71,6 @@ RESOLVE_INTERVAL = 300.0
 
 
 
-class _Timer:
-    """A delayed call whose ``cancel`` may be called after it ran."""
-
-    def __init__(self, delayed: Any) -> None:
-        self.delayed = delayed
-
-    def cancel(self) -> None:
-        if self.delayed.active():
-            self.delayed.cancel()
-
-
 class _Registrar:
     """What a trunk registration needs: the carrier-side leg host and a clock."""
 
@@ -96,7 +85,7 @@ class _Registrar:
         return self.legs.via_for(dest)
 
     def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
-        return _Timer(self.legs.call_later(delay, fn))
+        return SafeCall(self.legs.call_later(delay, fn))
 
     def now(self) -> float:
         return float(self.legs.reactor.seconds())

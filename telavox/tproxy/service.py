@@ -24,7 +24,7 @@ from telavox.b2bua.endpoint import EndpointLegHost, LegTable
 from telavox.b2bua.leg import IncomingLeg, Leg, LegHost
 from telavox.base import BaseApplication, Platform
 from telavox.config.model import PoolMemberConfig, UserConfig
-from telavox.interfaces import IMediaServer, IScriptServer, ITlb
+from telavox.interfaces import IMailboxes, IMediaServer, IScriptServer, ITlb
 from telavox.records import CallEvent, CdrRecord, Health, MediaEvent
 from telavox.sip.hdrtypes import HeaderError, NameAddr
 from telavox.sip.message import Request, new_tag
@@ -37,6 +37,8 @@ from telavox.sip.transaction import (
 from telavox.sip.uri import SipUri
 from telavox.tproxy.call import ALLOW, Call
 from telavox.tproxy.dialplan import DialPlan, Route, RouteKind
+from telavox.tproxy.mwi import EVENT as MWI_EVENT
+from telavox.tproxy.mwi import MwiNotifier
 from telavox.tproxy.script import ScriptChannel
 from telavox.tproxy.sessiontimer import SUPPORTED, negotiate, unsupported
 from telavox.transport.address import ListenAddress
@@ -93,6 +95,9 @@ class SipServerService(BaseApplication):
         self.dialplan = self._dialplan(config)
         self.calls: dict[str, Call | ScriptChannel] = {}
         self.table = LegTable(platform.reactor.callLater, self.legs.timers.timeout)
+        self.mwi = MwiNotifier(self.legs, self._mailbox_counts, self.contact, self.domain,
+                               platform.reactor.seconds)
+        self._mailbox_subscription: Any = None
         self._cdrs: list[CdrRecord] = []
         self._cdr_loop: task.LoopingCall | None = None
         self._cdr_file: IO[str] | None = None
@@ -134,6 +139,9 @@ class SipServerService(BaseApplication):
         if start is not None:
             start()
         self._media_subscription = self.media.subscribe(self._media_event)
+        mailboxes = self.platform.providers.get(IMailboxes)
+        if mailboxes is not None:
+            self._mailbox_subscription = mailboxes.subscribe(self.mwi.changed)
         try:
             self.endpoint.start()
         except Exception:
@@ -157,9 +165,16 @@ class SipServerService(BaseApplication):
         self.log.info("{server}: SIP server listening on {listen}", server=self.name,
                       listen=str(self.listen))
 
+    def _mailbox_counts(self, extension: str) -> tuple[int, int]:
+        mailboxes = self.platform.providers.get(IMailboxes)
+        return mailboxes.counts(extension) if mailboxes is not None else (0, 0)
+
     def stopService(self) -> defer.Deferred[Any]:
-        """End every call, close the SIP port and the mediaserver."""
+        """End every call and subscription, close the SIP port and the mediaserver."""
         super().stopService()
+        self.mwi.stop()
+        if self._mailbox_subscription is not None:
+            self._mailbox_subscription.cancel()
         for call in list(self.calls.values()):
             if isinstance(call, ScriptChannel):
                 call.hangup_now("shutdown")
@@ -190,6 +205,7 @@ class SipServerService(BaseApplication):
         out: dict[str, float] = dict(self.counters)
         out["active_calls"] = len(self.calls)
         out["legs"] = len(self.table)
+        out["mwi_subscriptions"] = len(self.mwi)
         out["media_endpoints"] = len(self.media.endpoint_ids())
         return out
 
@@ -284,9 +300,19 @@ class SipServerService(BaseApplication):
     def handle_request(self, endpoint: SipEndpoint, event: RequestIn) -> None:
         """New requests from sipproxy or a gateway."""
         request = event.request
+        if request.to_tag and self.mwi.owns(request):
+            self.mwi.refresh(request, event.txn)
+            return
         if request.method == "SUBSCRIBE" and not request.to_tag:
-            endpoint.reply(event, 489, "Bad Event", to_tag=new_tag(),
-                           extra=(("Allow-Events", ""),))
+            package = (request.headers.get("Event") or "").split(";")[0].strip().lower()
+            if package != MWI_EVENT:
+                endpoint.reply(event, 489, "Bad Event", to_tag=new_tag(),
+                               extra=(("Allow-Events", MWI_EVENT),))
+                return
+            caller = self._caller(request)
+            user = caller.uri.user if caller is not None and isinstance(
+                caller.uri, SipUri) else None
+            self.mwi.subscribe(request, event.txn, user)
             return
         self.table.dispatch(endpoint, event, self._invite, ALLOW,
                             (("Supported", ", ".join(SUPPORTED)),))
