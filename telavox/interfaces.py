@@ -394,6 +394,12 @@ class IChannel(Interface):
         """Send the caller's own media back to it (Asterisk's Echo) until a
         digit of ``escape_digits``; fires with that digit.  Answers first."""
 
+    def conference(room, muted=False, leave_digits="#", mute_digits="*"):
+        """Put the caller into conference ``room`` of this SIP server (each
+        participant hears all the others, never itself); a digit of
+        ``mute_digits`` toggles the caller's mute, one of ``leave_digits``
+        leaves.  Fires with the digit that left the room (answers first)."""
+
     def dial(target, timeout):
         """Connect the caller to ``target`` (an extension or external
         number, as the dial plan routes it) for up to ``timeout`` seconds of

@@ -323,6 +323,32 @@ class ScriptChannel:
             if self.endpoint is not None:
                 self.host.media.disconnect(endpoint_id).addErrback(lambda f: None)
 
+    def conference(self, room: str, muted: bool = False, leave_digits: str = "#",
+                   mute_digits: str = "*") -> defer.Deferred[str]:
+        return defer.ensureDeferred(self._conference(room, muted, frozenset(leave_digits),
+                                                     frozenset(mute_digits)))
+
+    async def _conference(self, room: str, muted: bool, leave: frozenset[str],
+                          mute: frozenset[str]) -> str:
+        await self.answer()
+        self._check()
+        assert self.endpoint is not None
+        endpoint_id = self.endpoint.endpoint_id
+        media = self.host.media
+        room_id = f"{self.host.name}/{room}"
+        await media.join_room(room_id, endpoint_id, muted)
+        try:
+            while True:
+                digit = await self.wait_digit(-1)
+                if digit in leave:
+                    return digit
+                if digit in mute:
+                    muted = not muted
+                    await media.mute(endpoint_id, muted)
+        finally:
+            if self.endpoint is not None:
+                media.leave_room(endpoint_id).addErrback(lambda f: None)
+
     def dial(self, target: str, timeout: float) -> defer.Deferred[str]:
         if self._ended:
             return defer.fail(ChannelHungUp(self.name))
