@@ -1,5 +1,6 @@
 """The sans-IO media core of a mediaserver: endpoints, latching, relay,
-DTMF and inactivity, and the pacing of players and recorders.
+DTMF and inactivity, conference rooms, and the pacing of players, rooms
+and recorders.
 
 Owns :class:`MediaCore`.  It does no I/O and reads no clock: every entry
 point takes ``now`` (seconds), datagrams leave through the send functions
@@ -30,6 +31,13 @@ SSRC, sequence and timestamp line.  That rewriter is the peer stream's for
 its whole life, so whatever feeds it (this endpoint, another one after a
 re-connect or transfer, a prompt) the far end sees one stream.
 
+*Conference rooms* (:mod:`.conference`).  An endpoint that joins a room is
+disconnected from its peer and its audio stream gets a ``participant``: what
+arrives on it (after latching, source state, DTMF and recording, as for
+relayed media) is decoded into the participant's queue instead of relayed,
+and the pacer mixes and sends the room's frames.  Connecting an endpoint
+takes it out of its room.
+
 *RTCP* is relayed to the peer's far end with SSRCs rewritten the same way:
 the sender's SSRC becomes the peer stream's SSRC, the SSRC our far end
 reports about becomes the one the peer's far end sends with, and a sender
@@ -49,6 +57,7 @@ import struct
 from collections.abc import Callable, Sequence
 
 from telavox.interfaces import MediaError
+from telavox.mediaserver.conference import Conference, Notice
 from telavox.mediaserver.formats import (
     NO_ROUTES,
     Route,
@@ -89,7 +98,7 @@ COUNTERS = (
     "dropped_stranger", "dropped_unlatched", "dropped_malformed", "dropped_format",
     "dropped_unconnected", "dropped_hold", "dropped_playing", "dropped_late",
     "latched", "relearned", "dtmf_rfc4733", "dtmf_inband", "inactive",
-    "transcoded",
+    "transcoded", "mixed_frames", "mixed_in", "mix_overflow",
 )
 
 EventSink = Callable[[MediaEvent], object]
@@ -104,11 +113,14 @@ class MediaCore:
     ``inactivity_timeout`` (seconds, 0 disables) is described in the module
     docstring; ``inband_dtmf`` turns on Goertzel DTMF detection for far ends
     that did not negotiate telephone-event; ``rng`` draws SSRCs and initial
-    sequence numbers and timestamps.
+    sequence numbers and timestamps; ``notice(what, **fields)`` gets what
+    deserves a log line but is no event (a conference participant whose
+    far end takes no G.711: ``deaf``).
     """
 
     def __init__(self, emit: EventSink, *, inactivity_timeout: float = 60.0,
-                 inband_dtmf: bool = True, rng: random.Random | None = None) -> None:
+                 inband_dtmf: bool = True, rng: random.Random | None = None,
+                 notice: Notice = lambda what, **fields: None) -> None:
         self.emit = emit
         self.inactivity_timeout = inactivity_timeout
         self.inband_dtmf = inband_dtmf
@@ -119,6 +131,7 @@ class MediaCore:
         self._recorders: dict[str, Recorder] = {}
         self._dtmf_open: set[Stream] = set()
         self._next_sweep = 0.0
+        self.conference = Conference(self.counters, notice)
 
     # -- endpoints -----------------------------------------------------------------
 
@@ -154,13 +167,14 @@ class MediaCore:
                               after.last_timestamp + clock_rate // 50)
 
     def remove_endpoint(self, endpoint_id: str, now: float) -> MediaEndpointStats:
-        """Forget the endpoint: disconnect it, stop its playback (``play_done``
-        stopped) and recording (``record_done``), and return its stats.
-        Unknown ids give empty stats."""
+        """Forget the endpoint: disconnect it, take it out of its room, stop
+        its playback (``play_done`` stopped) and recording (``record_done``),
+        and return its stats.  Unknown ids give empty stats."""
         endpoint = self.endpoints.get(endpoint_id)
         if endpoint is None:
             return MediaEndpointStats(endpoint_id=endpoint_id)
         self.disconnect(endpoint_id)
+        self.leave_room(endpoint_id)
         self._stop_player(endpoint, now, "stopped")
         recorder = endpoint.recorder
         if recorder is not None:
@@ -218,10 +232,13 @@ class MediaCore:
 
     def connect(self, a_id: str, b_id: str) -> None:
         """Relay between two endpoints, stream for stream (same index and
-        kind); each one's old peer is disconnected first.  An endpoint
-        connected to itself echoes what its far end sends (the echo test)."""
+        kind); each one's old peer is disconnected first, and each leaves
+        its conference room.  An endpoint connected to itself echoes what
+        its far end sends (the echo test)."""
         a = self.endpoint(a_id)
         b = self.endpoint(b_id)
+        self.leave_room(a_id)
+        self.leave_room(b_id)
         if a.peer is b:
             return
         self.disconnect(a_id)
@@ -299,6 +316,13 @@ class MediaCore:
         if recorder is not None and stream.kind == "audio":
             start, end = _span(data)
             recorder.received(stream.codecs[pt], data, start, end)
+        participant = stream.participant
+        if participant is not None:
+            start, end = _span(data)
+            counters["mixed_in"] += 1
+            counters["mix_overflow"] += participant.received(stream.codecs[pt], data,
+                                                             start, end)
+            return
         peer = stream.peer
         if peer is None:
             counters["dropped_unconnected"] += 1
@@ -440,6 +464,47 @@ class MediaCore:
             self._event(stream.endpoint, "dtmf", now, digit=found.digit,
                         duration_ms=found.duration // 8, source="inband")
 
+    # -- conference rooms --------------------------------------------------------------
+
+    def join_room(self, room: str, endpoint_id: str, muted: bool = False) -> int:
+        """Put the endpoint's audio stream into conference ``room`` (created
+        on first join), disconnecting it from its peer and taking it out of
+        another room; joining its own room again only sets ``muted``.
+        Returns the participants now in the room.  ``MediaError``: 404 for
+        an unknown endpoint, 488 for one without audio, 400 for an empty
+        room name."""
+        endpoint = self.endpoint(endpoint_id)
+        stream = endpoint.audio()
+        if stream is None:
+            raise MediaError(f"endpoint {endpoint_id!r} has no audio stream", status=488)
+        if not room or not isinstance(room, str):
+            raise MediaError(f"{room!r} is not a room name", status=400)
+        self.disconnect(endpoint_id)
+        return self.conference.join(room, stream, muted)
+
+    def leave_room(self, endpoint_id: str) -> int:
+        """Take the endpoint out of its room (nothing when in none; a room
+        left empty is removed); returns the participants left in the room
+        (0 when it was in none).  ``MediaError(404)`` for an unknown
+        endpoint."""
+        stream = self.endpoint(endpoint_id).audio()
+        return 0 if stream is None else self.conference.leave(stream)
+
+    def mute(self, endpoint_id: str, muted: bool) -> None:
+        """Keep the endpoint's audio out of its room's mix, or put it back
+        (nothing for an endpoint in no room).  ``MediaError(404)`` for an
+        unknown endpoint."""
+        stream = self.endpoint(endpoint_id).audio()
+        if stream is not None:
+            self.conference.mute(stream, muted)
+
+    def room_of(self, endpoint_id: str) -> str | None:
+        """The name of the endpoint's room, or None."""
+        endpoint = self.endpoints.get(endpoint_id)
+        stream = endpoint.audio() if endpoint is not None else None
+        participant = stream.participant if stream is not None else None
+        return participant.room.name if participant is not None else None
+
     # -- playback ----------------------------------------------------------------------
 
     def play(self, endpoint_id: str, player: Player, now: float) -> None:
@@ -525,14 +590,16 @@ class MediaCore:
     # -- time ----------------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
-        """The 20 ms pacer: send the frames of every playback and write the
-        slots of every recording that are due, end RFC 4733 events whose
-        end packets were lost, and every :data:`SWEEP_INTERVAL` look for
-        inactive streams."""
+        """The 20 ms pacer: send the frames of every playback and of every
+        conference room and write the slots of every recording that are
+        due, end RFC 4733 events whose end packets were lost, and every
+        :data:`SWEEP_INTERVAL` look for inactive streams."""
         for endpoint in list(self._playing.values()):
             player = endpoint.player
             if player is not None:
                 self._play_due(endpoint, player, now)
+        if self.conference.rooms:
+            self.conference.tick(now)
         for recorder in self._recorders.values():
             recorder.tick(now)
         if self._dtmf_open:
@@ -591,12 +658,15 @@ class MediaCore:
 
     def stats(self) -> dict[str, int]:
         """The core's counters plus gauges ``endpoints``, ``connected``
-        (endpoint pairs), ``playing`` and ``recording``."""
+        (endpoint pairs), ``playing``, ``recording``, ``rooms`` and
+        ``participants``."""
         stats = dict(self.counters)
         stats["endpoints"] = len(self.endpoints)
         stats["connected"] = sum(1 for e in self.endpoints.values() if e.peer is not None) // 2
         stats["playing"] = len(self._playing)
         stats["recording"] = len(self._recorders)
+        stats["rooms"] = len(self.conference.rooms)
+        stats["participants"] = self.conference.participants
         return stats
 
 

@@ -6,8 +6,8 @@ stream (an :class:`~telavox.transport.rtpsocket.RtpSocket` on ``bind_host``:
 no Twisted Port object, no log line per open and close), each with a thin
 protocol handing datagrams to the sans-IO :class:`~telavox.mediaserver.relay.MediaCore`
 with the reactor's time; send functions writing a stream's socket directly;
-the one 20 ms ``LoopingCall`` that paces every playback and recording and
-drives the core's sweeps; the port-pair pool; prompt loading; and the
+the one 20 ms ``LoopingCall`` that paces every playback, conference room
+and recording and drives the core's sweeps; the port-pair pool; prompt loading; and the
 delivery of :class:`~telavox.records.MediaEvent` records to subscribers
 (always in a later reactor turn, never inside the call that caused them).
 """
@@ -137,7 +137,7 @@ class MediaServer:
         self._reactor = reactor
         self.pool = PortPool(rtp_ports[0], rtp_ports[1], quarantine)
         self.core = MediaCore(self._emitted, inactivity_timeout=inactivity_timeout,
-                              inband_dtmf=inband_dtmf)
+                              inband_dtmf=inband_dtmf, notice=self._notice)
         self.prompts = PromptCache()
         self.counters: dict[str, int] = {"send_errors": 0, "allocated": 0,
                                          "allocate_failures": 0, "released": 0}
@@ -323,6 +323,37 @@ class MediaServer:
         done: defer.Deferred[Any] = defer.gatherResults(closing, consumeErrors=True)
         return done.addCallback(lambda _: stats)
 
+    def join_room(self, room: str, endpoint_id: str, muted: bool = False
+                  ) -> defer.Deferred[int]:
+        """Put the endpoint into conference ``room``; fires with the number of
+        participants now in it (see the interface and :mod:`.conference`)."""
+        try:
+            count = self.core.join_room(room, endpoint_id, muted)
+        except MediaError as e:
+            return defer.fail(e)
+        if self.logs("debug"):
+            _log.debug("Endpoint {endpoint_id} joined room {room}{muted} ({count} in it)",
+                       endpoint_id=endpoint_id, room=room, count=count,
+                       muted=" muted" if muted else "")
+        return defer.succeed(count)
+
+    def leave_room(self, endpoint_id: str) -> defer.Deferred[int]:
+        """Take the endpoint out of its room; fires with the number of
+        participants left there (0 when it was in none)."""
+        try:
+            room = self.core.room_of(endpoint_id)
+            count = self.core.leave_room(endpoint_id)
+        except MediaError as e:
+            return defer.fail(e)
+        if room is not None and self.logs("debug"):
+            _log.debug("Endpoint {endpoint_id} left room {room} ({count} left)",
+                       endpoint_id=endpoint_id, room=room, count=count)
+        return defer.succeed(count)
+
+    def mute(self, endpoint_id: str, muted: bool) -> defer.Deferred[None]:
+        """Keep the endpoint's audio out of its room's mix (or put it back)."""
+        return self._call(self.core.mute, endpoint_id, muted)
+
     def subscribe(self, callback: EventCallback) -> MediaSubscription:
         """Call ``callback(event)`` with every event of this mediaserver's
         endpoints, in a later reactor turn; returns the subscription."""
@@ -355,6 +386,15 @@ class MediaServer:
         except MediaError as e:
             return defer.fail(e)
         return defer.succeed(result)
+
+    def _notice(self, what: str, **fields: Any) -> None:
+        """Something from the core worth a log line but no event."""
+        if what == "deaf":
+            _log.warn("Endpoint {endpoint_id} in room {room} hears nothing: its far end "
+                      "takes neither PCMU nor PCMA ({formats})", **fields)
+        else:
+            _log.info("Mediaserver {name}: {what} {fields}", name=self.name, what=what,
+                      fields=fields)
 
     def _emitted(self, event: MediaEvent) -> None:
         """An event from the core: log it, queue it for the subscribers."""

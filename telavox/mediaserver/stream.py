@@ -43,6 +43,7 @@ from telavox.rtp.dtmf import EventReceiver
 from telavox.rtp.seqnum import SourceState
 
 if TYPE_CHECKING:
+    from telavox.mediaserver.conference import Participant
     from telavox.mediaserver.playback import Player
     from telavox.mediaserver.recording import Recorder
 
@@ -89,8 +90,10 @@ class Stream:
     ``routes`` and ``peer`` are set by the relay core when the endpoint is
     connected: packets received here leave through ``peer`` (the connected
     endpoint's stream of the same index), translated by ``routes``.
+    ``participant`` is set instead while the stream is in a conference
+    room (:mod:`.conference`): what arrives goes into the room's mix.
     ``output`` is the continuity rewriter of everything this stream sends
-    (relayed or played), for the stream's whole life.
+    (relayed, mixed or played), for the stream's whole life.
     """
 
     __slots__ = (
@@ -118,6 +121,7 @@ class Stream:
         "output",
         "packets_in",
         "packets_out",
+        "participant",
         "peer",
         "remote",
         "routes",
@@ -152,6 +156,7 @@ class Stream:
         self.last_rx = now
         self.inactive_reported = False
         self.peer: Stream | None = None
+        self.participant: Participant | None = None
         self.routes: tuple[Route | None, ...] = NO_ROUTES
         self.output = output
         self.rx: SourceState | None = None

@@ -373,3 +373,60 @@ class MediaServerTests(unittest.TestCase):
         with self.assertRaises(MediaError) as caught:
             yield server.stop_record(recording_id)
         self.assertEqual(caught.exception.status, 404)
+
+    @defer.inlineCallbacks
+    def test_three_phones_in_a_conference_room(self) -> Generator[Any, Any, None]:
+        """Three phones send 400, 700 and 1100 Hz into one room: each gets
+        20 ms frames from its endpoint's port on one SSRC line, holding the
+        other two tones and not its own.  Muting, leaving and release work
+        through the interface; unknown endpoints are 404."""
+        server = self.make()
+        freqs = (400.0, 700.0, 1100.0)
+        phones = [self.phone(ssrc=0x100 + i) for i in range(3)]
+        endpoints = []
+        counts = []
+        for phone in phones:
+            endpoint = yield self.allocate(server, "conf")
+            yield server.set_remote(endpoint.endpoint_id, (phone.describe(),))
+            count = yield server.join_room("room-1", endpoint.endpoint_id)
+            endpoints.append(endpoint)
+            counts.append(count)
+        self.assertEqual(counts, [1, 2, 3])
+        n = np.arange(160 * 60)
+        tones = [(6000 * np.sin(2 * np.pi * f * n / 8000)).astype(np.int16) for f in freqs]
+        for i in range(60):
+            for phone, endpoint, tone in zip(phones, endpoints, tones, strict=True):
+                phone.send_rtp((HOST, endpoint.streams[0].rtp_port),
+                               PCMU_CODEC.encode(tone[160 * i:160 * (i + 1)]))
+            yield sleep(0.02)
+        yield self.until(lambda: all(len(p.received) >= 50 for p in phones))
+        for k, (phone, endpoint) in enumerate(zip(phones, endpoints, strict=True)):
+            self.assertEqual({addr for _, addr in phone.received},
+                             {(HOST, endpoint.streams[0].rtp_port)})
+            packets = phone.packets()
+            self.assertEqual(len({p.ssrc for p in packets}), 1)
+            self.assertEqual({p.payload_type for p in packets}, {0})
+            heard = np.concatenate([PCMU_CODEC.decode(p.payload) for p in packets[5:50]])
+            x = heard.astype(np.float64) * np.hanning(len(heard))
+            spectrum = np.abs(np.fft.rfft(x)) ** 2
+            bins = np.fft.rfftfreq(len(heard), 1 / 8000)
+            total = spectrum.sum()
+            for j, f in enumerate(freqs):
+                share = spectrum[np.abs(bins - f) <= 25].sum() / total
+                if j == k:
+                    self.assertLess(share, 0.01, (k, f))
+                else:
+                    self.assertGreater(share, 0.15, (k, f))
+        stats = server.stats()
+        self.assertEqual((stats["rooms"], stats["participants"]), (1, 3))
+        self.assertGreater(stats["mixed_frames"], 150)
+        yield server.mute(endpoints[0].endpoint_id, True)
+        left = yield server.leave_room(endpoints[2].endpoint_id)
+        self.assertEqual(left, 2)
+        yield server.release(endpoints[1].endpoint_id)
+        self.assertEqual(server.stats()["participants"], 1)
+        for call in (lambda: server.join_room("room-1", "nope"),
+                     lambda: server.leave_room("nope"), lambda: server.mute("nope", True)):
+            with self.assertRaises(MediaError) as caught:
+                yield call()
+            self.assertEqual(caught.exception.status, 404)
