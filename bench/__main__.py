@@ -11,7 +11,16 @@ import datetime
 import sys
 from pathlib import Path
 
-from bench import call_load, gateway_load, options_load, proxy_load, rtp_core, rtp_relay, sip_core
+from bench import (
+    call_load,
+    conference_mix,
+    gateway_load,
+    options_load,
+    proxy_load,
+    rtp_core,
+    rtp_relay,
+    sip_core,
+)
 from bench.measure import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +97,11 @@ def main() -> int:
     print(table(rtp), flush=True)
     sections.append(("RTP core: packets, rewriting, G.711", "make bench  (bench/rtp_core.py)",
                      rtp))
+    print("Conference mixing (sans-IO) ...", flush=True)
+    mixing = conference_mix.run()
+    print(table(mixing), flush=True)
+    sections.append(("mediaserver: conference mixing", "make bench  (bench/conference_mix.py)",
+                     mixing))
     print("OPTIONS under load (SIPp) ...", flush=True)
     try:
         load = options_load.run()
