@@ -8,15 +8,21 @@ and :data:`NOT_YET`.  Built in: ``Answer``, ``Hangup``, ``Playback``
 ``SendDTMF``, ``Set``, ``NoOp`` and ``Wait``.  Names are matched without
 regard to case.
 
-``VoiceMail``, ``VoiceMailMain``, ``ConfBridge`` and ``MeetMe`` are not
-applications here yet: EXEC answers ``-2``, as Asterisk does for an
-application whose module is not loaded, with a log line saying so.  The
-voicemail and conference components will register theirs through
-:class:`~telavox.scriptserver.services.AgiServices` ``applications``.
+``VoiceMail`` and ``VoiceMailMain`` need the voicemail boxes:
+:func:`voicemail_applications` makes them on a
+:class:`~telavox.scriptserver.voicemail.VoicemailContext`, and the
+scriptserver service passes them to its runner; they run the flows of
+:mod:`telavox.scriptserver.voicemail`.  Without them (a bare runner), and
+for ``ConfBridge`` and ``MeetMe`` (not applications here yet), EXEC answers
+``-2``, as Asterisk does for an application whose module is not loaded,
+with a log line saying so.  The conference component will register its
+applications through :class:`~telavox.scriptserver.services.AgiServices`
+``applications``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -26,20 +32,24 @@ from telavox.interfaces import ChannelHungUp
 
 if TYPE_CHECKING:
     from telavox.scriptserver.session import AgiSession
+    from telavox.scriptserver.voicemail import VoicemailContext
 
-__all__ = ["NOT_YET", "Application", "default_applications", "dial_target"]
+__all__ = ["NOT_YET", "Application", "default_applications", "dial_target",
+           "voicemail_applications"]
 
 Application = Callable[["AgiSession", str], Awaitable[int]]
 """An EXEC application: ``(session, options)`` → its result (0 goes on,
 -1 means the caller is gone or the call should end)."""
 
 NOT_YET = {
-    "voicemail": "VoiceMail (the voicemail application)",
-    "voicemailmain": "VoiceMailMain (the voicemail application)",
+    "voicemail": "VoiceMail (the voicemail application, given by the scriptserver service)",
+    "voicemailmain": "VoiceMailMain (the voicemail application, given by the scriptserver "
+                     "service)",
     "confbridge": "ConfBridge (the conference application)",
     "meetme": "MeetMe (the conference application)",
 }
-"""Asterisk applications that another component will provide."""
+"""Asterisk applications that are not among the defaults: provided by the
+scriptserver service (voicemail) or another component (conference)."""
 
 
 async def answer(session: AgiSession, options: str) -> int:
@@ -190,3 +200,16 @@ def default_applications() -> dict[str, Application]:
     """The built-in applications by lower-case name (a new dict)."""
     return {"answer": answer, "hangup": hangup, "playback": playback, "dial": dial,
             "echo": echo, "senddtmf": send_dtmf, "set": set_, "noop": noop, "wait": wait}
+
+
+def voicemail_applications(context: VoicemailContext) -> dict[str, Application]:
+    """``VoiceMail(box[,flags])`` and ``VoiceMailMain([box])`` on the boxes
+    of ``context``, by lower-case name: they run the flows of the built-in
+    scripts ``voicemail`` and ``voicemailmain``
+    (:mod:`telavox.scriptserver.voicemail`) on the EXEC's channel and
+    return 0, or -1 when the caller hung up."""
+    # imported here: voicemail needs the session, which needs this module
+    from telavox.scriptserver import voicemail
+
+    return {"voicemail": functools.partial(voicemail.voicemail_application, context),
+            "voicemailmain": functools.partial(voicemail.voicemail_main_application, context)}

@@ -1,9 +1,13 @@
 """The built-in scripts: Python scripts on the in-process AGI API, so they
 behave exactly as the same script would over FastAGI.
 
-Owns :data:`BUILTINS` (name → script), registered by
-:class:`~telavox.scriptserver.service.ScriptServerService`.  Bind one to a
-number with ``[[dialplan]] number = "*43"``, ``app = "echo"``.
+Owns :data:`BUILTINS` (the scripts that need nothing but their call:
+``echo``) and :func:`make_builtins`, which adds the scripts that need the
+platform's context (``voicemail`` and ``voicemailmain`` on a
+:class:`~telavox.scriptserver.voicemail.VoicemailContext`).
+:class:`~telavox.scriptserver.service.ScriptServerService` registers what
+:func:`make_builtins` gives.  Bind one to a number with ``[[dialplan]]
+number = "*43"``, ``app = "echo"``.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from twisted.internet import defer
 
 from telavox.scriptserver.inprocess import Agi
 from telavox.scriptserver.runner import BuiltinScript
+from telavox.scriptserver.voicemail import VoicemailContext, voicemail_scripts
 
-__all__ = ["BUILTINS", "echo"]
+__all__ = ["BUILTINS", "echo", "make_builtins"]
 
 
 @defer.inlineCallbacks
@@ -31,3 +36,12 @@ def echo(agi: Agi, args: tuple[str, ...]):  # type: ignore[no-untyped-def]
 
 BUILTINS: Mapping[str, BuiltinScript] = {"echo": echo}
 """The built-in scripts by name."""
+
+
+def make_builtins(voicemail: VoicemailContext | None = None) -> dict[str, BuiltinScript]:
+    """The built-in scripts by name: :data:`BUILTINS`, with ``voicemail``
+    and ``voicemailmain`` when a ``voicemail`` context is given."""
+    scripts = dict(BUILTINS)
+    if voicemail is not None:
+        scripts.update(voicemail_scripts(voicemail))
+    return scripts

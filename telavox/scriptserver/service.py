@@ -5,7 +5,15 @@ Owns :class:`ScriptServerService`: it provides
 ``[[dialplan]]`` number with ``app`` runs there) through a
 :class:`~telavox.scriptserver.runner.ScriptRunner` configured from
 ``[scriptserver]``, with the built-in applications of
-:mod:`telavox.scriptserver.builtins` registered by name.
+:mod:`telavox.scriptserver.builtins` registered by name.  It also owns the
+voicemail boxes (:attr:`ScriptServerService.mailboxes`, a
+:class:`~telavox.scriptserver.mailbox.MailboxStore` under
+``<data_dir>/voicemail``) and gives them, with a lookup of the configured
+users (refreshed by :meth:`~ScriptServerService.config_changed`), to the
+``voicemail``/``voicemailmain`` scripts and the EXEC applications
+``VoiceMail``/``VoiceMailMain``; it provides
+:class:`~telavox.interfaces.IMailboxes` over them
+(:attr:`ScriptServerService.indicator`) for the SIP servers' MWI.
 """
 
 from __future__ import annotations
@@ -19,12 +27,15 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from telavox.base import BaseApplication, Platform
-from telavox.config.model import ScriptServerConfig
-from telavox.interfaces import IScriptServer
+from telavox.config.model import ScriptServerConfig, UserConfig
+from telavox.interfaces import IMailboxes, IScriptServer
 from telavox.records import Health
-from telavox.scriptserver.builtins import BUILTINS
+from telavox.scriptserver.apps import voicemail_applications
+from telavox.scriptserver.builtins import make_builtins
+from telavox.scriptserver.mailbox import MailboxIndicator, MailboxStore
 from telavox.scriptserver.runner import ScriptRunner
 from telavox.scriptserver.services import AgiOptions
+from telavox.scriptserver.voicemail import VoicemailContext
 from telavox.sounds import SOUNDS_DIR
 
 __all__ = ["ScriptServerService"]
@@ -46,11 +57,22 @@ class ScriptServerService(BaseApplication):
                              idle_timeout=section.agi_timeout,
                              connect_timeout=section.agi_connect_timeout)
         self.language = section.language
-        self.runner = ScriptRunner(platform.reactor, options=options)
-        for name, script in BUILTINS.items():
+        self._users: dict[str, UserConfig] = {}
+        self._take_users(platform.config)
+        self.mailboxes = MailboxStore(data_dir / "voicemail", clock=platform.reactor.seconds)
+        """The voicemail boxes."""
+        self.indicator = MailboxIndicator(self.mailboxes)
+        """IMailboxes over :attr:`mailboxes` (the SIP servers' MWI subscribe to it)."""
+        self.mailboxes.on_change = self.indicator.changed
+        self.voicemail = VoicemailContext(self.mailboxes, self.user)
+        self.runner = ScriptRunner(platform.reactor, options=options,
+                                   applications=voicemail_applications(self.voicemail))
+        self.builtins = make_builtins(self.voicemail)
+        for name, script in self.builtins.items():
             self.runner.register(name, script)
         self.runs = 0
         platform.provide(IScriptServer, self)
+        platform.provide(IMailboxes, self.indicator)
 
     def run(self, script: str, channel: Any, args: Any = ()) -> defer.Deferred[None]:
         """IScriptServer: run ``script`` on ``channel`` (never fails)."""
@@ -58,10 +80,22 @@ class ScriptServerService(BaseApplication):
         channel.language = self.language
         return self.runner.run(script, channel, args)
 
+    def user(self, extension: str) -> UserConfig | None:
+        """The configured user ``extension`` (whose voicemail box it is), or None."""
+        return self._users.get(extension)
+
+    def _take_users(self, config: Any) -> None:
+        self._users = {user.extension: user for user in config.users}
+
+    def config_changed(self, config: Any) -> None:
+        """The configuration was reloaded: take its ``[[users]]`` (voicemail
+        boxes and PINs)."""
+        self._take_users(config)
+
     def startService(self) -> None:
         super().startService()
         self.log.info("scriptserver: {count} built-in scripts ({names}); sounds in {dirs}",
-                      count=len(BUILTINS), names=", ".join(sorted(BUILTINS)),
+                      count=len(self.builtins), names=", ".join(sorted(self.builtins)),
                       dirs=", ".join(self.runner.services.options.sound_dirs))
 
     def health(self) -> Health:

@@ -281,7 +281,7 @@ class ScriptChannel:
         done: defer.Deferred[str] = defer.Deferred()
         self._play_wait = done
         self._escape = frozenset()
-        await self.host.media.play(self.endpoint.endpoint_id, PlaySource(tone="1000/250"))
+        await self.host.media.play(self.endpoint.endpoint_id, PlaySource(tone="!1000/250"))
         await done
 
     def _record_stop(self, digit: str) -> None:
