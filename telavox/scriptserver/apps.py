@@ -45,8 +45,6 @@ NOT_YET = {
     "voicemail": "VoiceMail (the voicemail application, given by the scriptserver service)",
     "voicemailmain": "VoiceMailMain (the voicemail application, given by the scriptserver "
                      "service)",
-    "confbridge": "ConfBridge (the conference application)",
-    "meetme": "MeetMe (the conference application)",
 }
 """Asterisk applications that are not among the defaults: provided by the
 scriptserver service (voicemail) or another component (conference)."""
@@ -146,6 +144,18 @@ async def echo(session: AgiSession, options: str) -> int:
     return 0
 
 
+async def confbridge(session: AgiSession, options: str) -> int:
+    """``ConfBridge(room)`` (and ``MeetMe(room)``): the caller joins the
+    room of this SIP server until it presses ``#`` (``*`` toggles mute);
+    0, or -1 on hang-up."""
+    room = options.split(",", 1)[0].strip()
+    if not room:
+        session.log.warn("{label}: ConfBridge needs a room", label=session.label)
+        return -1
+    await defer.maybeDeferred(session.channel.conference, room)
+    return 0
+
+
 async def send_dtmf(session: AgiSession, options: str) -> int:
     """``SendDTMF(digits[,…])``: 0, or -1 when the caller is gone."""
     digits = options.split(",", 1)[0]
@@ -199,7 +209,8 @@ async def wait(session: AgiSession, options: str) -> int:
 def default_applications() -> dict[str, Application]:
     """The built-in applications by lower-case name (a new dict)."""
     return {"answer": answer, "hangup": hangup, "playback": playback, "dial": dial,
-            "echo": echo, "senddtmf": send_dtmf, "set": set_, "noop": noop, "wait": wait}
+            "echo": echo, "senddtmf": send_dtmf, "set": set_, "noop": noop, "wait": wait,
+            "confbridge": confbridge, "meetme": confbridge}
 
 
 def voicemail_applications(context: VoicemailContext) -> dict[str, Application]:

@@ -12,15 +12,17 @@ number = "*43"``, ``app = "echo"``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from twisted.internet import defer
 
+from telavox.config.model import IvrConfig
 from telavox.scriptserver.inprocess import Agi
+from telavox.scriptserver.ivr import make_ivr
 from telavox.scriptserver.runner import BuiltinScript
 from telavox.scriptserver.voicemail import VoicemailContext, voicemail_scripts
 
-__all__ = ["BUILTINS", "echo", "make_builtins"]
+__all__ = ["BUILTINS", "conference", "echo", "make_builtins"]
 
 
 @defer.inlineCallbacks
@@ -34,14 +36,43 @@ def echo(agi: Agi, args: tuple[str, ...]):  # type: ignore[no-untyped-def]
     yield agi.hangup()
 
 
-BUILTINS: Mapping[str, BuiltinScript] = {"echo": echo}
+@defer.inlineCallbacks
+def conference(agi: Agi, args: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """A conference room: ``args`` = (room[, PIN]).  With a PIN the caller
+    has three tries to enter it; then the caller joins the room (``*``
+    mutes and unmutes, ``#`` leaves) and is told goodbye."""
+    room = args[0] if args else ""
+    pin = args[1] if len(args) > 1 else ""
+    yield agi.answer()
+    if pin:
+        for _ in range(3):
+            reply = yield agi.get_data("conf-getpin", 5000, 8)
+            if reply.result == pin:
+                break
+            yield agi.stream_file("conf-invalidpin")
+        else:
+            yield agi.stream_file("goodbye")
+            yield agi.hangup()
+            return
+    yield agi.exec_("ConfBridge", room or "default")
+    yield agi.stream_file("goodbye")
+    yield agi.hangup()
+
+
+BUILTINS: Mapping[str, BuiltinScript] = {"echo": echo, "conference": conference}
 """The built-in scripts by name."""
 
 
-def make_builtins(voicemail: VoicemailContext | None = None) -> dict[str, BuiltinScript]:
+def make_builtins(voicemail: VoicemailContext | None = None,
+                  menus: Callable[[str], IvrConfig | None] | None = None,
+                  extensions: Callable[[], Collection[str]] = tuple
+                  ) -> dict[str, BuiltinScript]:
     """The built-in scripts by name: :data:`BUILTINS`, with ``voicemail``
-    and ``voicemailmain`` when a ``voicemail`` context is given."""
+    and ``voicemailmain`` when a ``voicemail`` context is given, and
+    ``ivr`` when a ``menus`` lookup is (``extensions`` for direct dial)."""
     scripts = dict(BUILTINS)
     if voicemail is not None:
         scripts.update(voicemail_scripts(voicemail))
+    if menus is not None:
+        scripts["ivr"] = make_ivr(menus, extensions, scripts)
     return scripts

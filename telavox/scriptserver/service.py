@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from telavox.base import BaseApplication, Platform
-from telavox.config.model import ScriptServerConfig, UserConfig
+from telavox.config.model import IvrConfig, ScriptServerConfig, UserConfig
 from telavox.interfaces import IMailboxes, IScriptServer
 from telavox.records import Health
 from telavox.scriptserver.apps import voicemail_applications
@@ -67,7 +67,7 @@ class ScriptServerService(BaseApplication):
         self.voicemail = VoicemailContext(self.mailboxes, self.user)
         self.runner = ScriptRunner(platform.reactor, options=options,
                                    applications=voicemail_applications(self.voicemail))
-        self.builtins = make_builtins(self.voicemail)
+        self.builtins = make_builtins(self.voicemail, self.menu, lambda: tuple(self._users))
         for name, script in self.builtins.items():
             self.runner.register(name, script)
         self.runs = 0
@@ -84,12 +84,17 @@ class ScriptServerService(BaseApplication):
         """The configured user ``extension`` (whose voicemail box it is), or None."""
         return self._users.get(extension)
 
+    def menu(self, name: str) -> IvrConfig | None:
+        """The ``[[ivr]]`` menu ``name``, or None."""
+        return self._menus.get(name)
+
     def _take_users(self, config: Any) -> None:
         self._users = {user.extension: user for user in config.users}
+        self._menus: dict[str, IvrConfig] = {menu.name: menu for menu in config.ivr}
 
     def config_changed(self, config: Any) -> None:
         """The configuration was reloaded: take its ``[[users]]`` (voicemail
-        boxes and PINs)."""
+        boxes and PINs) and ``[[ivr]]`` menus."""
         self._take_users(config)
 
     def startService(self) -> None:

@@ -53,6 +53,13 @@ class RtpPhone(DatagramProtocol):
             header = struct.pack("!BBHII", 0x80, 0, 1000 + i, 160 * i, ssrc)
             self.transport.write(header + bytes([marker, i]) * 80, (host, port))
 
+    def send_payload(self, host: str, port: int, payload: bytes, *, seq: int, ts: int,
+                     ssrc: int = 0x4444, pt: int = 0) -> None:
+        """Send one RTP packet carrying ``payload``."""
+        assert self.transport is not None
+        header = struct.pack("!BBHII", 0x80, pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
+        self.transport.write(header + payload, (host, port))
+
     def send_dtmf(self, host: str, port: int, digit: str, ssrc: int = 0x3333,
                   pt: int = 101) -> None:
         """Send ``digit`` as RFC 4733 telephone-events: three packets of a

@@ -1,8 +1,9 @@
 """Calls to numbers bound to scripts, through the whole platform: the
 built-in echo test (the caller hears a prompt, then itself, until it presses
-#) and a pyst2 script behind a FastAGI server reading the digits the phone
-sends as RFC 4733 events.  The phones are the project's own user agents with
-RTP sockets."""
+#), a pyst2 script behind a FastAGI server reading the digits the phone
+sends as RFC 4733 events, an IVR menu whose option dials a user, and a
+conference room where three callers hear each other.  The phones are the
+project's own user agents with RTP sockets."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 from helpers.agi import FastAgiServer
 from helpers.phones import PhonesMixin, media_target, sleep, wait
@@ -18,13 +20,16 @@ from helpers.process import PlatformProcess, free_port
 from helpers.sipserver import read_cdrs, sip_server_platform
 from twisted.internet import defer, threads
 from twisted.trial import unittest
+from unit.mediaserver.support import sine
 
+from telavox.rtp.codecs import PCMU
 from telavox.sounds import SOUNDS_DIR
+from telavox.transport.useragent import Call
 
 pytestmark = pytest.mark.integration
 
 DOMAIN = "scripts.example.test"
-PASSWORDS = {"1001": "pw-1001"}
+PASSWORDS = {"1001": "pw-1001", "1002": "pw-1002", "1003": "pw-1003"}
 
 
 class ScriptCallsTest(PhonesMixin, unittest.TestCase):
@@ -58,6 +63,21 @@ app = "echo"
 number = "700"
 app = "agi://127.0.0.1:{cls.agi.port}/pyst"
 args = ["first", "second"]
+
+[[ivr]]
+name = "main"
+prompt = "ivr-main-menu"
+options = {{ "1" = "1002" }}
+
+[[dialplan]]
+number = "8000"
+app = "ivr"
+args = ["main"]
+
+[[dialplan]]
+number = "900"
+app = "conference"
+args = ["room1"]
 """)
         cls.platform.start()
 
@@ -117,3 +137,75 @@ args = ["first", "second"]
         outcome = yield threads.deferToThread(self.agi.readline)
         self.assertTrue(outcome.startswith("pyst: done"), outcome)
         self.platform.wait_for_log("collected 427")
+
+
+    @defer.inlineCallbacks
+    def test_ivr_option_dials_a_user(self) -> Any:
+        """8000 plays the menu; 1 (pressed during the prompt) dials 1002,
+        whose phone rings and answers; the two phones then hear each other."""
+        answered: list[Call] = []
+
+        def on_invite(call: Call) -> None:
+            answered.append(call)
+            call.ring()
+            call.answer(bob.rtp.sdp("bob")).addErrback(lambda f: None)
+
+        bob = yield self.new_phone("1002", PASSWORDS["1002"], on_invite)
+        alice = yield self.new_phone("1001", PASSWORDS["1001"])
+        call = yield wait(alice.invite(f"sip:8000@{DOMAIN}", self.proxy, alice.rtp.sdp("a")))
+        host, port = media_target(call.remote_sdp)
+        yield sleep(0.5)
+        alice.rtp.send_dtmf(host, port, "1")
+        for _ in range(100):
+            yield sleep(0.05)
+            if answered and answered[0].state == "confirmed":
+                break
+        self.assertTrue(answered and answered[0].state == "confirmed")
+        b_host, b_port = media_target(answered[0].remote_sdp)
+        for _ in range(50):
+            alice.rtp.send(host, port, 2, 0x1111, 0xA1)
+            bob.rtp.send(b_host, b_port, 2, 0x2222, 0xB2)
+            yield sleep(0.02)
+            if (sum(p[12] == 0xA1 for p in bob.rtp.received) >= 20
+                    and sum(p[12] == 0xB2 for p in alice.rtp.received) >= 20):
+                break
+        self.assertGreaterEqual(sum(p[12] == 0xA1 for p in bob.rtp.received), 20)
+        self.assertGreaterEqual(sum(p[12] == 0xB2 for p in alice.rtp.received), 20)
+        yield wait(call.bye())
+        reason = yield wait(answered[0].ended, 15)
+        self.assertEqual(reason, "remote BYE")
+
+    @defer.inlineCallbacks
+    def test_conference_room_mixes_three_callers(self) -> Any:
+        """Three callers in room 900 each send a tone of their own; each
+        hears the other two tones and not its own."""
+        tones = {"1001": 400.0, "1002": 700.0, "1003": 1100.0}
+        phones: dict[str, Any] = {}
+        targets: dict[str, tuple[str, int]] = {}
+        calls = []
+        for user in tones:
+            phone = yield self.new_phone(user, PASSWORDS[user])
+            call = yield wait(phone.invite(f"sip:900@{DOMAIN}", self.proxy,
+                                           phone.rtp.sdp(user)))
+            phones[user], targets[user] = phone, media_target(call.remote_sdp)
+            calls.append(call)
+        yield sleep(0.5)  # each caller joins the room once answered
+        for phone in phones.values():
+            phone.rtp.received.clear()
+        for i in range(100):
+            for user, phone in phones.items():
+                payload = PCMU.encode(sine(tones[user], start=160 * i))
+                phone.rtp.send_payload(*targets[user], payload, seq=1000 + i, ts=160 * i)
+            yield sleep(0.02)
+        yield sleep(0.2)
+        for user, phone in phones.items():
+            audio = np.concatenate([PCMU.decode(p[12:]) for p in phone.rtp.received
+                                    if len(p) == 172 and p[1] & 0x7F == 0][-60:])
+            spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+            def level(freq: float, spectrum: Any = spectrum, n: int = len(audio)) -> float:
+                k = round(freq * n / 8000)
+                return float(spectrum[k - 2:k + 3].max())
+            others = [level(f) for u, f in tones.items() if u != user]
+            self.assertGreater(min(others), 10 * level(tones[user]), user)
+        for call in calls:
+            yield wait(call.bye())

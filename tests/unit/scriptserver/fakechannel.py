@@ -201,6 +201,13 @@ class FakeChannel:
         self.blocked = defer.Deferred()
         return self.blocked
 
+    def conference(self, room: str, muted: bool = False, leave_digits: str = "#",
+                   mute_digits: str = "*") -> defer.Deferred[str]:
+        self.calls.append(("conference", room))
+        if self._state == 0:
+            return defer.fail(ChannelHungUp(self.name))
+        return defer.succeed("#")
+
     def dial(self, target: str, timeout: float) -> defer.Deferred[str]:
         self.calls.append(("dial", target, timeout))
         if self._state == 0:

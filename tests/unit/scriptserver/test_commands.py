@@ -388,8 +388,8 @@ def test_verbose_and_noop(tmp_path: Path) -> None:
 
 def test_exec_applications(tmp_path: Path) -> None:
     """EXEC runs Playback, Answer, Set, SendDTMF, Echo and Dial with Asterisk's
-    results; an unknown application gives -2, and so do VoiceMail and
-    ConfBridge, which are not available yet."""
+    results; ConfBridge joins the room; an unknown application gives -2,
+    and so does VoiceMail on a runner without mailboxes."""
     h = Harness(tmp_path, ["#"])
     channel = h.channel
     assert h.run('EXEC Playback "hello&nothing"') == b"200 result=0\n"
@@ -407,8 +407,10 @@ def test_exec_applications(tmp_path: Path) -> None:
     assert h.run('EXEC Dial "PJSIP/0701234567@trunk"') == b"200 result=0\n"
     assert channel.variables["DIALSTATUS"] == "BUSY"
     assert h.run("EXEC NoOp whatever") == b"200 result=0\n"
-    for app in ("NoSuchApp", "VoiceMail", "ConfBridge"):
+    for app in ("NoSuchApp", "VoiceMail"):
         assert h.run(f"EXEC {app} 1001") == b"200 result=-2\n"
+    assert h.run("EXEC ConfBridge 900") == b"200 result=0\n"
+    assert ("conference", "900") in channel.calls
     assert [c for c in channel.calls if c[0] in ("dial", "echo", "send_digits")] == [
         ("send_digits", "123"), ("echo", "#"), ("dial", "1002", 20.0), ("dial", "1002", 20.0),
         ("dial", "0701234567", -1.0)]
