@@ -116,6 +116,12 @@ class CallHost(Protocol):
     def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
         """Run ``fn`` after ``delay`` seconds; returns an IDelayedCall."""
 
+    def hand_over(self, call: Call, route: Route, endpoint: MediaEndpoint,
+                  session: LocalSession, answer: bytes, codec: str) -> bool:
+        """Let the script of ``route`` take over the caller of ``call`` (with
+        its media endpoint, session and answer); False when no scriptserver
+        can."""
+
 
 class Call:
     """One call: see the module docstring."""
@@ -250,6 +256,10 @@ class Call:
         if route.kind is RouteKind.REJECT:
             self._refuse(route.status, route.reason)
             return
+        if route.kind is RouteKind.SCRIPT:
+            # forwarded to a script (voicemail, an IVR): it takes the caller over
+            self._hand_over(route)
+            return
         user = self.host.user(route.target) if route.kind is RouteKind.USER else None
         if user is not None and user.forward_always and self.hops < self.host.max_forward_hops:
             self._forward(user.forward_always)
@@ -279,6 +289,22 @@ class Call:
                    else self.host.no_answer_timeout)
         self._cancel_no_answer()
         self._no_answer = self.host.call_later(timeout, self._on_no_answer)
+
+    def _hand_over(self, route: Route) -> None:
+        """Give the caller, its endpoint and answer to a script; the call
+        itself ends here without a CDR of its own (the script's counts)."""
+        if self.a_endpoint is None or self.late_offer:
+            self._refuse(501, "Not Implemented (forwarding this call to a script)")
+            return
+        endpoint, self.a_endpoint = self.a_endpoint, None
+        self._ended = True
+        self._cancel_no_answer()
+        self._release()
+        if not self.host.hand_over(self, route, endpoint, self.a_session, self.a_answer,
+                                   self.codec):
+            self.a_endpoint = endpoint
+            self._ended = False
+            self._refuse(501, f"Not Implemented (no scriptserver for {route.target})")
 
     def _caller_user(self) -> str:
         if self.caller is not None:

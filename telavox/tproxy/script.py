@@ -141,10 +141,7 @@ class ScriptChannel:
             self.a_answer, self.codec = body, codec
             self.host.media.set_remote(endpoint.endpoint_id, streams)
             self.a.provisional(180)
-            d = defer.maybeDeferred(self.scripts.run, self.app, self, self.args)
-            d.addErrback(lambda f: self.log.failure("{channel}: script {app} failed", f,
-                                                    channel=self.name, app=self.app))
-            d.addBoth(self._script_done)
+            self._run_script()
 
         def failed(failure: Any) -> None:
             error = failure.value
@@ -155,6 +152,22 @@ class ScriptChannel:
                 self._refuse(500, "Server Internal Error")
 
         self.host.media.allocate(self.call_id, ("audio",)).addCallbacks(allocated, failed)
+
+    def adopt(self, endpoint: MediaEndpoint, session: LocalSession, answer: bytes,
+              codec: str) -> None:
+        """Take over a call's caller (forwarded to a script, e.g. voicemail
+        when nobody answers): its endpoint, session and answer, as they are;
+        then run the script."""
+        self.host.register_leg(self.a)
+        self.endpoint, self.session, self.a_answer, self.codec = (endpoint, session, answer,
+                                                                   codec)
+        self._run_script()
+
+    def _run_script(self) -> None:
+        d = defer.maybeDeferred(self.scripts.run, self.app, self, self.args)
+        d.addErrback(lambda f: self.log.failure("{channel}: script {app} failed", f,
+                                                channel=self.name, app=self.app))
+        d.addBoth(self._script_done)
 
     def _script_done(self, _: object) -> None:
         if not self._ended:

@@ -25,7 +25,7 @@ from telavox.b2bua.leg import IncomingLeg, Leg, LegHost
 from telavox.base import BaseApplication, Platform
 from telavox.config.model import PoolMemberConfig, UserConfig
 from telavox.interfaces import IMailboxes, IMediaServer, IScriptServer, ITlb
-from telavox.records import CallEvent, CdrRecord, Health, MediaEvent
+from telavox.records import CallEvent, CdrRecord, Health, MediaEndpoint, MediaEvent
 from telavox.sip.hdrtypes import HeaderError, NameAddr
 from telavox.sip.message import Request, new_tag
 from telavox.sip.transaction import (
@@ -37,6 +37,7 @@ from telavox.sip.transaction import (
 from telavox.sip.uri import SipUri
 from telavox.tproxy.call import ALLOW, Call
 from telavox.tproxy.dialplan import DialPlan, Route, RouteKind
+from telavox.tproxy.media import LocalSession
 from telavox.tproxy.mwi import EVENT as MWI_EVENT
 from telavox.tproxy.mwi import MwiNotifier
 from telavox.tproxy.script import ScriptChannel
@@ -352,6 +353,20 @@ class SipServerService(BaseApplication):
                     from_carrier=self.gateway_peers.allows(event.source))
         self.calls[call.call_id] = call
         call.start(route)
+
+    def hand_over(self, call: Call, route: Route, endpoint: MediaEndpoint,
+                  session: LocalSession, answer: bytes, codec: str) -> bool:
+        """A call forwarded to a script: its caller goes on on a ScriptChannel."""
+        scripts = self.platform.providers.get(IScriptServer)
+        if scripts is None:
+            return False
+        channel = ScriptChannel(self, call.incoming, call.caller, call.caller_uri,
+                                call.callee, route.target, route.args, scripts)
+        self.calls[channel.call_id] = channel
+        self.log.info("{server}: call {call_id} goes on in script {app}", server=self.name,
+                      call_id=call.call_id, app=route.target)
+        channel.adopt(endpoint, session, answer, codec)
+        return True
 
     def _script(self, leg: IncomingLeg, caller: UserConfig | None, caller_uri: NameAddr,
                 dialled: str, route: Route) -> None:

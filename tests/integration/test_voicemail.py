@@ -30,7 +30,7 @@ from telavox.rtp.codecs.g711 import PCMU
 pytestmark = pytest.mark.integration
 
 DOMAIN = "voicemail.example.test"
-PASSWORDS = {"1001": "pw-1001", "1002": "pw-1002"}
+PASSWORDS = {"1001": "pw-1001", "1002": "pw-1002", "1003": "pw-1003"}
 PIN = "4321"
 TONE_HZ = 400
 BEEP_HZ = 1000
@@ -110,6 +110,11 @@ args = ["1002", "u"]
 extension = "1002"
 password = "{PASSWORDS['1002']}"
 voicemail_pin = "{PIN}"
+
+[[users]]
+extension = "1003"
+password = "{PASSWORDS['1003']}"
+forward_busy = "*981002"
 """)
         cls.platform.start()
 
@@ -203,3 +208,20 @@ voicemail_pin = "{PIN}"
         bob.rtp.send_dtmf(*target, "#")  # leave the menu: goodbye and BYE
         reason = yield wait(call.ended, 20)
         self.assertEqual(reason, "remote BYE")
+
+    @defer.inlineCallbacks
+    def test_busy_forwards_to_voicemail(self) -> Any:
+        """1003 is busy and forwards busy calls to 1002's voicemail number:
+        1001's call to 1003 is answered by the voicemail script, which
+        plays its prompts and records after the beep."""
+        def busy(call: Any) -> None:
+            call.reject(486)
+
+        yield self.new_phone("1003", PASSWORDS["1003"], busy)
+        alice = yield self.new_phone("1001", PASSWORDS["1001"])
+        call = yield wait(alice.invite(f"sip:1003@{DOMAIN}", self.proxy,
+                                       alice.rtp.sdp("alice")), 20)
+        self.assertEqual(call.state, "confirmed")
+        yield self._after_beep(alice.rtp, 30)
+        yield wait(call.bye())
+        self.platform.wait_for_log("goes on in script voicemail")

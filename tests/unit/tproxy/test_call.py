@@ -14,7 +14,7 @@ from twisted.internet.task import Clock
 
 from telavox.b2bua.endpoint import LegTable
 from telavox.b2bua.leg import IncomingLeg
-from telavox.config.model import PlatformConfig, UserConfig
+from telavox.config.model import DialPlanEntry, PlatformConfig, UserConfig
 from telavox.records import CdrRecord, LocalStream, MediaEndpoint, RemoteStream
 from telavox.sip.hdrtypes import NameAddr
 from telavox.sip.message import Request, Response, make_response
@@ -125,6 +125,7 @@ class Host:
     events: list[str] = attrs.Factory(list)
     index: dict[tuple[str, str], Any] = attrs.Factory(dict)
     gateway_ports: list[int] = attrs.Factory(lambda: [5090])
+    handed: list[Any] = attrs.Factory(list)
 
     def user(self, extension: str) -> UserConfig | None:
         return self.plan.user(extension)
@@ -163,6 +164,11 @@ class Host:
 
     def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
         return self.legs.clock.callLater(delay, fn)
+
+    def hand_over(self, call: Call, route: Route, endpoint: Any, session: Any,
+                  answer: bytes, codec: str) -> bool:
+        self.handed.append((route.target, route.args, endpoint.endpoint_id, answer))
+        return True
 
 
 def setup(users: list[UserConfig] | None = None) -> tuple[Host, Call, Clock]:
@@ -310,6 +316,29 @@ def test_a_call_from_a_gateway_is_answered_with_the_carrier_facing_address() -> 
         b_respond(host, 200, SDP_B)
         answer = parse_sdp(host.legs.responses[-1].body)
         assert answer.connection is not None and answer.connection.address == address
+
+
+def test_busy_forwarded_to_voicemail_hands_the_caller_to_the_script() -> None:
+    """forward_busy to a number bound to a script (voicemail): the caller,
+    its endpoint and our answer go to the script; the callee's endpoint is
+    released and the call writes no CDR of its own."""
+    users = [UserConfig(extension="1001", password="x"),
+             UserConfig(extension="1002", password="x", forward_busy="*98")]
+    clock = Clock()
+    plan = DialPlan(PlatformConfig(domain=DOMAIN), users,
+                    [DialPlanEntry(number="*98", app="voicemail", args=("1002", "b"))])
+    host = Host(FakeLegs(clock), FakeMedia(), plan)
+    request = invite_a()
+    leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
+                      host.contact())
+    call = Call(host, leg, plan.user("1001"), request.from_, "1002")
+    call.start(Route(RouteKind.USER, "1002"))
+    b_respond(host, 486)
+    [(app, args, eid, answer)] = host.handed
+    assert (app, args) == ("voicemail", ("1002", "b"))
+    assert eid in host.media.endpoints and len(host.media.endpoints) == 1
+    assert answer == call.a_answer and answer
+    assert host.cdrs == [] and all(r.status != 486 for r in host.legs.responses)
 
 
 def test_no_answer_cancels_and_answers_480() -> None:
