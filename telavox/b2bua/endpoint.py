@@ -32,7 +32,7 @@ from telavox.sip.transaction import (
 from telavox.sip.uri import SipUri, Uri
 from telavox.transport.endpoint import SipEndpoint
 
-__all__ = ["EndpointLegHost", "LegTable", "NoListener", "SafeCall"]
+__all__ = ["EndpointLegHost", "LegHandlers", "LegTable", "NoListener", "SafeCall"]
 
 
 class EndpointLegHost:
@@ -223,3 +223,24 @@ class SafeCall:
     def cancel(self) -> None:
         if self.delayed.active():
             self.delayed.cancel()
+
+
+class LegHandlers:
+    """The :class:`~telavox.transport.interfaces.ISipHandler` methods of a
+    component whose legs live in ``self.table``: ACKs of our 2xx, stray 2xx
+    retransmissions and failed server transactions go to their legs."""
+
+    table: LegTable
+
+    def handle_ack(self, endpoint: SipEndpoint, event: AckIn) -> None:
+        """The ACK of a 2xx we sent on an incoming leg."""
+        self.table.ack(event)
+
+    def handle_stray_response(self, endpoint: SipEndpoint, event: StrayResponse) -> None:
+        """A 2xx retransmitted after our INVITE's transaction ended: ACK again."""
+        self.table.stray_response(event)
+
+    def handle_server_failure(self, endpoint: SipEndpoint, event: Any) -> None:
+        """A response on an incoming leg's INVITE never got its ACK or could
+        not be sent."""
+        self.table.server_failure(event)

@@ -37,7 +37,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from telavox.b2bua.endpoint import EndpointLegHost, LegTable, SafeCall
+from telavox.b2bua.endpoint import EndpointLegHost, LegHandlers, LegTable, SafeCall
 from telavox.b2bua.leg import IncomingLeg, Leg
 from telavox.base import BaseApplication, Platform
 from telavox.config.model import GatewayConfig, UserConfig
@@ -50,11 +50,9 @@ from telavox.records import Health, TrunkEvent
 from telavox.sip.hdrtypes import HeaderError, NameAddr
 from telavox.sip.message import Request
 from telavox.sip.transaction import (
-    AckIn,
     Action,
     Destination,
     RequestIn,
-    StrayResponse,
     client_response,
 )
 from telavox.sip.ua import new_request
@@ -92,7 +90,7 @@ class _Registrar:
 
 
 @implementer(ISipHandler)
-class GatewayService(BaseApplication):
+class GatewayService(LegHandlers, BaseApplication):
     """One hosted gateway (see the module docstring)."""
 
     log = Logger()
@@ -351,14 +349,6 @@ class GatewayService(BaseApplication):
         invite = self._outbound if endpoint is self.inside else self._inbound
         self.table.dispatch(endpoint, event, invite, ALLOW)
 
-    def handle_ack(self, endpoint: SipEndpoint, event: AckIn) -> None:
-        self.table.ack(event)
-
-    def handle_stray_response(self, endpoint: SipEndpoint, event: StrayResponse) -> None:
-        self.table.stray_response(event)
-
-    def handle_server_failure(self, endpoint: SipEndpoint, event: Any) -> None:
-        self.table.server_failure(event)
 
     # -- calls ------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from telavox.b2bua.endpoint import EndpointLegHost, LegTable
+from telavox.b2bua.endpoint import EndpointLegHost, LegHandlers, LegTable
 from telavox.b2bua.leg import IncomingLeg, Leg, LegHost
 from telavox.base import BaseApplication, Platform
 from telavox.config.model import PoolMemberConfig, UserConfig
@@ -29,10 +29,8 @@ from telavox.records import CallEvent, CdrRecord, Health, MediaEndpoint, MediaEv
 from telavox.sip.hdrtypes import HeaderError, NameAddr
 from telavox.sip.message import Request, new_tag
 from telavox.sip.transaction import (
-    AckIn,
     Destination,
     RequestIn,
-    StrayResponse,
 )
 from telavox.sip.uri import SipUri
 from telavox.tproxy.call import ALLOW, Call
@@ -58,7 +56,7 @@ CDR_FLUSH_INTERVAL = 1.0
 
 
 @implementer(ISipHandler)
-class SipServerService(BaseApplication):
+class SipServerService(LegHandlers, BaseApplication):
     """One hosted SIP server (see the module docstring)."""
 
     log = Logger()
@@ -391,14 +389,3 @@ class SipServerService(BaseApplication):
                 return None
         return None
 
-    def handle_ack(self, endpoint: SipEndpoint, event: AckIn) -> None:
-        """The ACK of a 2xx we sent on an A leg."""
-        self.table.ack(event)
-
-    def handle_stray_response(self, endpoint: SipEndpoint, event: StrayResponse) -> None:
-        """A 2xx retransmitted after our INVITE's transaction ended: ACK again."""
-        self.table.stray_response(event)
-
-    def handle_server_failure(self, endpoint: SipEndpoint, event: Any) -> None:
-        """A response on an A leg's INVITE never got its ACK or could not be sent."""
-        self.table.server_failure(event)
