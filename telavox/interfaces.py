@@ -402,7 +402,8 @@ class IChannel(Interface):
 
     def dial(target, timeout):
         """Connect the caller to ``target`` (an extension or external
-        number, as the dial plan routes it) for up to ``timeout`` seconds of
+        number, as the dial plan routes it; several joined by ``&`` ring at
+        once and the first to answer wins) for up to ``timeout`` seconds of
         ringing; fires with Asterisk's DIALSTATUS: ``ANSWER`` (after the
         bridged call ended), ``BUSY``, ``NOANSWER``, ``CHANUNAVAIL``,
         ``CONGESTION`` or ``CANCEL`` (the caller hung up)."""

@@ -110,8 +110,8 @@ def dial_target(dialstring: str) -> str:
 
 
 async def dial(session: AgiSession, options: str) -> int:
-    """``Dial(tech/target[&…][,timeout[,options]])``: rings the first target
-    (the channel dials one at a time) for ``timeout`` seconds (none: no
+    """``Dial(tech/target[&…][,timeout[,options]])``: rings every target at
+    once (the first to answer wins) for ``timeout`` seconds (none: no
     limit, passed as -1) and sets DIALSTATUS.  Returns -1 when the caller
     hung up and after an answered call (unless option ``g``), else 0."""
     parts = options.split(",")
@@ -120,14 +120,12 @@ async def dial(session: AgiSession, options: str) -> int:
     if not targets:
         session.log.warn("{label}: Dial requires an argument (destination)", label=session.label)
         return -1
-    if len(targets) > 1:
-        session.log.info("{label}: Dial rings only the first of {targets}", label=session.label,
-                         targets=targets)
     timeout_text = parts[1].strip() if len(parts) > 1 else ""
     timeout = float(timeout_text) if timeout_text.isdigit() else -1.0
     flags = parts[2] if len(parts) > 2 else ""
     try:
-        status = str(await defer.maybeDeferred(channel.dial, dial_target(targets[0]), timeout))
+        status = str(await defer.maybeDeferred(
+            channel.dial, "&".join(dial_target(t) for t in targets), timeout))
     except ChannelHungUp:
         status = "CANCEL"
     await session.variables.set("DIALSTATUS", status)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 
 from twisted.internet import defer
+from twisted.logger import Logger
 
 from telavox.config.model import IvrConfig
 from telavox.scriptserver.inprocess import Agi
@@ -22,7 +23,9 @@ from telavox.scriptserver.ivr import make_ivr
 from telavox.scriptserver.runner import BuiltinScript
 from telavox.scriptserver.voicemail import VoicemailContext, voicemail_scripts
 
-__all__ = ["BUILTINS", "conference", "echo", "make_builtins"]
+__all__ = ["BUILTINS", "conference", "echo", "make_builtins", "ringgroup"]
+
+_log = Logger()
 
 
 @defer.inlineCallbacks
@@ -59,7 +62,29 @@ def conference(agi: Agi, args: tuple[str, ...]):  # type: ignore[no-untyped-def]
     yield agi.hangup()
 
 
-BUILTINS: Mapping[str, BuiltinScript] = {"echo": echo, "conference": conference}
+@defer.inlineCallbacks
+def ringgroup(agi: Agi, args: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """A ring group: ``args`` = (``all`` or ``order``, seconds, member...).
+    ``all`` rings every member at once, the first to answer takes the call;
+    ``order`` rings one member after the other for the given seconds each,
+    until one answers."""
+    if len(args) < 3:
+        _log.error("ringgroup needs (all|order, seconds, member...), not {args!r}", args=args)
+        return
+    strategy, seconds, members = args[0], args[1], args[2:]
+    if strategy == "all":
+        yield agi.exec_("Dial", "&".join(f"SIP/{m}" for m in members) + f",{seconds}")
+    else:
+        for member in members:
+            yield agi.exec_("Dial", f"SIP/{member},{seconds}")
+            status = yield agi.get_variable("DIALSTATUS")
+            if status.data in ("ANSWER", "CANCEL"):
+                break
+    yield agi.hangup()
+
+
+BUILTINS: Mapping[str, BuiltinScript] = {"echo": echo, "conference": conference,
+                                         "ringgroup": ringgroup}
 """The built-in scripts by name."""
 
 

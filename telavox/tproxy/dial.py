@@ -19,6 +19,7 @@ answered from its endpoint.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer
@@ -39,7 +40,7 @@ from telavox.tproxy.media import (
     remote_from_answer,
 )
 
-__all__ = ["Dial", "dial_status"]
+__all__ = ["Dial", "DialGroup", "dial_status"]
 
 
 def dial_status(status: int) -> str:
@@ -60,11 +61,15 @@ class Dial:
 
     log = Logger()
 
-    def __init__(self, channel: Any, route: Route, timeout: float) -> None:
+    def __init__(self, channel: Any, route: Route, timeout: float,
+                 claim: Callable[[Dial], bool] | None = None) -> None:
         self.channel = channel
         self.host = channel.host
         self.route = route
         self.timeout = timeout
+        self.claim = claim
+        """For a dial among several: asked on an answer, False when another
+        dial won (the answer is then hung up); early media is not taken."""
         self.done: defer.Deferred[str] = defer.Deferred()
         self.leg: OutgoingLeg | None = None
         self.endpoint: MediaEndpoint | None = None
@@ -106,6 +111,13 @@ class Dial:
             allocated, failed)
         return self.done
 
+    def cancel(self) -> None:
+        """Another dial won: stop ringing this one."""
+        if self.leg is not None and not self.leg.ended and not self.answered:
+            self.leg.abandon("answered elsewhere")
+        if not self.answered:
+            self._finish("CANCEL")
+
     def caller_gone(self) -> None:
         """The script's caller hung up: end the callee's side."""
         if self.leg is not None and not self.leg.ended:
@@ -117,14 +129,15 @@ class Dial:
     def leg_provisional(self, leg: OutgoingLeg, response: Response) -> None:
         if self.done.called:
             return
-        if response.body and self._connect(response.body):
+        if response.body and self.claim is None and self._connect(response.body):
             return
         if response.status == 180:
             self.channel.play_tone("ring").addErrback(lambda f: None)
 
     def leg_answered(self, leg: OutgoingLeg, response: Response) -> None:
-        if self.done.called:
+        if self.done.called or (self.claim is not None and not self.claim(self)):
             leg.hangup("not wanted")
+            self._finish("CANCEL")
             return
         self._stop_timer()
         if not self._connect(response.body):
@@ -219,3 +232,57 @@ class Dial:
             self.host.media.release(self.endpoint.endpoint_id).addErrback(lambda f: None)
             self.endpoint = None
         self.connected = False
+
+
+class DialGroup:
+    """Several dials at once (Asterisk's ``Dial(SIP/a&SIP/b)``): the first
+    to answer wins and the others are cancelled.  :attr:`done` fires with
+    the winner's DIALSTATUS, or, when none answered, NOANSWER if any rang
+    out, BUSY if all were busy, else CONGESTION or CHANUNAVAIL."""
+
+    def __init__(self, channel: Any, routes: list[Route], timeout: float) -> None:
+        self.dials = [Dial(channel, route, timeout, claim=self._claim) for route in routes]
+        self.winner: Dial | None = None
+        self.done: defer.Deferred[str] = defer.Deferred()
+        self._statuses: list[str] = []
+
+    def start(self) -> defer.Deferred[str]:
+        """Ring every member."""
+        for dial in self.dials:
+            dial.start().addCallback(self._ended, dial)
+        return self.done
+
+    def _claim(self, dial: Dial) -> bool:
+        if self.winner is not None:
+            return False
+        self.winner = dial
+        for other in self.dials:
+            if other is not dial:
+                other.cancel()
+        return True
+
+    def _ended(self, status: str, dial: Dial) -> None:
+        if dial is self.winner:
+            if not self.done.called:
+                self.done.callback(status)
+            return
+        self._statuses.append(status)
+        if self.winner is None and len(self._statuses) == len(self.dials):
+            self.done.callback(_group_status(self._statuses))
+
+    def caller_gone(self) -> None:
+        """The script's caller hung up: end every member."""
+        for dial in self.dials:
+            dial.caller_gone()
+
+
+def _group_status(statuses: list[str]) -> str:
+    if "NOANSWER" in statuses:
+        return "NOANSWER"
+    if all(s == "BUSY" for s in statuses):
+        return "BUSY"
+    if "CONGESTION" in statuses:
+        return "CONGESTION"
+    if "CANCEL" in statuses:
+        return "CANCEL"
+    return "CHANUNAVAIL"

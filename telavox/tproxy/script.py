@@ -40,7 +40,7 @@ from telavox.sip.hdrtypes import NameAddr
 from telavox.sip.message import Request, Response
 from telavox.sip.transaction import ServerTransaction
 from telavox.sip.uri import SipUri
-from telavox.tproxy.dial import Dial
+from telavox.tproxy.dial import Dial, DialGroup
 from telavox.tproxy.media import LocalSession, SdpProblemError, answer_offer, parse_body
 
 __all__ = ["DIGITS", "ScriptChannel"]
@@ -105,7 +105,7 @@ class ScriptChannel:
         """The digits that end the play in progress."""
         self._recording: tuple[defer.Deferred[str], frozenset[str], Any] | None = None
         self._recording_id = ""
-        self._dial: Dial | None = None
+        self._dial: Dial | DialGroup | None = None
         self.caller = caller
         self._ended = False
 
@@ -367,8 +367,13 @@ class ScriptChannel:
             return defer.fail(ChannelHungUp(self.name))
         if self._dial is not None:
             return defer.succeed("CHANUNAVAIL")
-        route = self.host.route(self.caller, target)
-        dial = Dial(self, route, timeout if timeout > 0 else self.host.no_answer_timeout)
+        seconds = timeout if timeout > 0 else self.host.no_answer_timeout
+        targets = [t for t in target.split("&") if t]
+        if not targets:
+            return defer.succeed("CHANUNAVAIL")
+        routes = [self.host.route(self.caller, t) for t in targets]
+        dial: Dial | DialGroup = (Dial(self, routes[0], seconds) if len(routes) == 1
+                                  else DialGroup(self, routes, seconds))
         self._dial = dial
 
         def done(status: str) -> str:

@@ -88,3 +88,21 @@ def test_direct_dial_reads_an_extension(tmp_path: Path) -> None:
     assert dials(harness) == ["1003"]
     harness, _ = run(tmp_path, ["2", "0"], menu="direct")
     assert dials(harness) == ["20"]
+
+
+def test_ring_groups_ring_all_at_once_or_in_order(tmp_path: Path) -> None:
+    """``all`` dials the members together; ``order`` one after the other
+    until one answers."""
+    from telavox.scriptserver.builtins import ringgroup
+
+    harness = Harness(tmp_path / "all")
+    agi = Agi(harness.session, environment_for(harness.channel, "rg", (), "v", threadid=1))
+    first(defer.maybeDeferred(ringgroup, agi, ("all", "15", "1001", "1002")))
+    assert dials(harness) == ["1001&1002"]
+
+    harness = Harness(tmp_path / "order")
+    harness.channel.dial_status = "NOANSWER"
+    agi = Agi(harness.session, environment_for(harness.channel, "rg", (), "v", threadid=1))
+    first(defer.maybeDeferred(ringgroup, agi, ("order", "15", "1001", "1002", "1003")))
+    assert dials(harness) == ["1001", "1002", "1003"]
+    assert harness.channel.names()[-1] == "hangup"

@@ -294,7 +294,7 @@ def test_make_builtins() -> None:
     assert make_builtins() == dict(BUILTINS)
     store = MailboxStore("/nonexistent")
     assert set(make_builtins(VoicemailContext(store, USERS.get))) == {
-        "echo", "conference", "voicemail", "voicemailmain"}
+        "echo", "conference", "ringgroup", "voicemail", "voicemailmain"}
 
 
 def test_service_wiring(tmp_path: Path) -> None:

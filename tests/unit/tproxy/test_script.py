@@ -36,7 +36,8 @@ class Scripts:
 def setup() -> tuple[Host, ScriptChannel, Scripts, Clock]:
     clock = Clock()
     users = [UserConfig(extension="1001", password="x", name="Alice"),
-             UserConfig(extension="1002", password="x")]
+             UserConfig(extension="1002", password="x"),
+             UserConfig(extension="1003", password="x")]
     plan = DialPlan(PlatformConfig(domain=DOMAIN), users, ())
     host = Host(FakeLegs(clock), FakeMedia(), plan)
     request = invite_a()
@@ -245,3 +246,26 @@ def test_dial_timeout_and_unknown_number() -> None:
     requests = len(host.legs.requests)
     assert results(channel.dial("5555", 5)) == ["CHANUNAVAIL"]
     assert len(host.legs.requests) == requests
+
+
+def test_dial_several_rings_all_and_the_first_answer_wins() -> None:
+    """Dial(1002&1003): both ring; 1003 answers and is bridged, 1002 is
+    cancelled; when nobody answers, all busy is BUSY."""
+    host, channel, _, _ = setup()
+    status = results(channel.dial("1002&1003", 20))
+    first, second = host.legs.requests
+    assert [str(t.request.uri) for t in (first, second)] == [
+        f"sip:1002@{DOMAIN}", f"sip:1003@{DOMAIN}"]
+    b_respond(host, 180, index=0)
+    b_respond(host, 180, index=1, to_tag="tc")
+    b_respond(host, 200, SDP_B, index=1, to_tag="tc")
+    cancels = [t for t in host.legs.requests if t.request.method == "CANCEL"]
+    assert [c.request.call_id for c in cancels] == [first.request.call_id]
+    assert host.legs.responses[-1].status == 200 and status == []
+    assert len(host.media.connected) == 1
+
+    host, channel, _, _ = setup()
+    status = results(channel.dial("1002&1003", 20))
+    b_respond(host, 486, index=0)
+    b_respond(host, 486, index=1, to_tag="tc")
+    assert status == ["BUSY"]
