@@ -492,6 +492,10 @@ class TproxyConfig:
                           default="telavox-tproxy")
     max_forward_hops: int = doc("Longest chain of call forwarding followed for one call.",
                                 default=5, validator=_in_range(0, 20))
+    music_on_hold: str = doc("What a held party hears: 'default' (the built-in music), a "
+                             "WAV file's path, 'tone:<indications>' (e.g. "
+                             "'tone:!440/200,!0/3800'), or '' for silence.",
+                             default="default")
 
 
 @attrs.frozen

@@ -112,6 +112,19 @@ def beep() -> np.ndarray:
     return ToneGenerator(Tone.parse("1000/250"), sample_rate=RATE).samples(RATE // 4)
 
 
+def music() -> np.ndarray:
+    """The default music on hold: a slow arpeggio of soft sine notes with a
+    gentle attack and decay, eight seconds, looping cleanly."""
+    notes = (261.63, 329.63, 392.00, 523.25, 392.00, 329.63, 293.66, 349.23,
+             440.00, 587.33, 440.00, 349.23, 246.94, 293.66, 392.00, 493.88)
+    length = RATE // 2
+    t = np.arange(length) / RATE
+    envelope = np.minimum(1.0, t / 0.03) * np.exp(-3.0 * t)
+    out = [(np.sin(2 * np.pi * f * t) + 0.3 * np.sin(4 * np.pi * f * t)) * envelope
+           for f in notes]
+    return (np.concatenate(out) * 6000).astype(np.int16)
+
+
 def generate(language_dir: Path, espeak: str) -> list[Path]:
     """Write every prompt (and ``beep``) under ``language_dir``."""
     written = []
@@ -122,6 +135,9 @@ def generate(language_dir: Path, espeak: str) -> list[Path]:
         written.append(path)
     path = language_dir / "beep.wav"
     write_wav(path, beep(), RATE)
+    written.append(path)
+    path = HERE / "moh.wav"
+    write_wav(path, music(), RATE)
     written.append(path)
     return written
 

@@ -45,6 +45,7 @@ from telavox.records import (
     MediaDirection,
     MediaEndpoint,
     MediaEvent,
+    PlaySource,
     new_correlation_id,
 )
 from telavox.sip.hdrtypes import HeaderError, NameAddr
@@ -79,6 +80,7 @@ class CallHost(Protocol):
     max_forward_hops: int
     user_agent: str
     media_address: str
+    music_on_hold: PlaySource | None
     carrier_media_address: str
 
     def user(self, extension: str) -> UserConfig | None:
@@ -173,6 +175,8 @@ class Call:
         self.a_held = False
         self._no_answer: Any = None
         self.route: Route | None = None
+        self._moh: set[str] = set()
+        """Endpoints hearing the music on hold now."""
         self._spare: list[Destination] = []
         """Gateways still to try when the current one answers 503/408/500."""
         self._ended = False
@@ -541,6 +545,7 @@ class Call:
         if leg is self.a and held != self.a_held:
             self.a_held = held
             self.host.publish(self, "held" if held else "resumed")
+        self._music_on_hold(theirs, held)
         other = self._other(leg)
         if other is None or other.ended or other.dialog is None:
             return
@@ -556,6 +561,21 @@ class Call:
                 self.host.media.set_remote(theirs.endpoint_id, remote)
 
         other.request("INVITE", body=reoffer, content_type=SDP, on_response=answered)
+
+    def _music_on_hold(self, endpoint: MediaEndpoint, held: bool) -> None:
+        """Play (or stop) the music on hold to the party whose peer holds."""
+        source = self.host.music_on_hold
+        if source is None:
+            return
+        media = self.host.media
+        if held and endpoint.endpoint_id not in self._moh:
+            self._moh.add(endpoint.endpoint_id)
+            media.play(endpoint.endpoint_id, source).addErrback(
+                lambda f: self.log.info("{call}: no music on hold: {error}", call=repr(self),
+                                        error=f.getErrorMessage()))
+        elif not held and endpoint.endpoint_id in self._moh:
+            self._moh.discard(endpoint.endpoint_id)
+            media.stop_play(endpoint.endpoint_id).addErrback(lambda f: None)
 
     def _sides(self, leg: Leg) -> tuple[MediaEndpoint | None, LocalSession,
                                         MediaEndpoint | None, LocalSession]:

@@ -25,7 +25,14 @@ from telavox.b2bua.leg import IncomingLeg, Leg, LegHost
 from telavox.base import BaseApplication, Platform
 from telavox.config.model import PoolMemberConfig, UserConfig
 from telavox.interfaces import IMailboxes, IMediaServer, IScriptServer, ITlb
-from telavox.records import CallEvent, CdrRecord, Health, MediaEndpoint, MediaEvent
+from telavox.records import (
+    CallEvent,
+    CdrRecord,
+    Health,
+    MediaEndpoint,
+    MediaEvent,
+    PlaySource,
+)
 from telavox.sip.hdrtypes import HeaderError, NameAddr
 from telavox.sip.message import Request, new_tag
 from telavox.sip.transaction import (
@@ -33,6 +40,7 @@ from telavox.sip.transaction import (
     RequestIn,
 )
 from telavox.sip.uri import SipUri
+from telavox.sounds import MUSIC_ON_HOLD
 from telavox.tproxy.call import ALLOW, Call
 from telavox.tproxy.dialplan import DialPlan, Route, RouteKind
 from telavox.tproxy.media import LocalSession
@@ -53,6 +61,17 @@ CDR_FIELDS = ("start_time", "answer_time", "end_time", "caller", "callee", "disp
 CDR_FLUSH_INTERVAL = 1.0
 """Seconds between batched CDR writes (a crash loses at most this much)."""
 
+
+
+def music_source(setting: str) -> PlaySource | None:
+    """What ``[tproxy] music_on_hold`` says to play (None: silence)."""
+    if not setting:
+        return None
+    if setting == "default":
+        return PlaySource(path=str(MUSIC_ON_HOLD), loop=True)
+    if setting.startswith("tone:"):
+        return PlaySource(tone=setting[5:], loop=True)
+    return PlaySource(path=setting, loop=True)
 
 
 @implementer(ISipHandler)
@@ -91,6 +110,7 @@ class SipServerService(LegHandlers, BaseApplication):
         self.no_answer_timeout = self.tproxy.no_answer_timeout
         self.max_forward_hops = self.tproxy.max_forward_hops
         self.user_agent = self.tproxy.user_agent
+        self.music_on_hold = music_source(self.tproxy.music_on_hold)
         self.dialplan = self._dialplan(config)
         self.calls: dict[str, Call | ScriptChannel] = {}
         self.table = LegTable(platform.reactor.callLater, self.legs.timers.timeout)

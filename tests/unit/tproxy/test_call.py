@@ -15,7 +15,7 @@ from twisted.internet.task import Clock
 from telavox.b2bua.endpoint import LegTable
 from telavox.b2bua.leg import IncomingLeg
 from telavox.config.model import DialPlanEntry, PlatformConfig, UserConfig
-from telavox.records import CdrRecord, LocalStream, MediaEndpoint, RemoteStream
+from telavox.records import CdrRecord, LocalStream, MediaEndpoint, PlaySource, RemoteStream
 from telavox.sip.hdrtypes import NameAddr
 from telavox.sip.message import Request, Response, make_response
 from telavox.sip.parser import parse_message
@@ -121,6 +121,7 @@ class Host:
     user_agent: str = "test"
     media_address: str = "198.51.100.1"
     carrier_media_address: str = "203.0.113.1"
+    music_on_hold: Any = None
     cdrs: list[CdrRecord] = attrs.Factory(list)
     events: list[str] = attrs.Factory(list)
     index: dict[tuple[str, str], Any] = attrs.Factory(dict)
@@ -385,8 +386,10 @@ def test_bad_offer_gets_488_or_400_and_leaks_nothing() -> None:
 
 def test_hold_is_answered_and_reoffered() -> None:
     """A re-INVITE with sendonly from A is answered recvonly from A's endpoint
-    and re-offered to B as sendonly."""
+    and re-offered to B as sendonly; B hears the music on hold until A
+    resumes."""
     host, call, _ = setup()
+    host.music_on_hold = PlaySource(path="/moh.wav", loop=True)
     call.start(Route(RouteKind.USER, "1002"))
     b_respond(host, 200, SDP_B)
     call.a.acked(message(
@@ -407,6 +410,16 @@ def test_hold_is_answered_and_reoffered() -> None:
     assert b_reinvite.method == "INVITE"
     assert parse_sdp(b_reinvite.body).media[0].direction.value == "sendonly"
     assert "held" in host.events
+    assert call.b_endpoint is not None
+    assert host.media.played == [(call.b_endpoint.endpoint_id, host.music_on_hold)]
+    resume = message(
+        f"INVITE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a4\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={call.a.local_tag}\nCall-ID: call-a\nCSeq: 12 INVITE\n"
+        "Contact: <sip:1001@192.0.2.10:5062>\nContent-Type: application/sdp\n",
+        SDP_A.replace(b"o=a 1 1", b"o=a 1 3"))
+    call.a.receive(resume, FakeTxn(resume, SOURCE))  # type: ignore[arg-type]
+    assert host.media.stopped == [call.b_endpoint.endpoint_id]
 
 
 def answered_call() -> tuple[Host, Call, Clock]:
