@@ -19,3 +19,11 @@ def test_every_prompt_is_shipped_as_8khz_mono_with_speech() -> None:
         samples, rate = decode_wav(path.read_bytes())
         assert rate == RATE and samples.ndim == 1, name
         assert len(samples) > RATE // 10 and np.abs(samples).max() > 1000, name
+
+
+def test_music_on_hold_is_shipped() -> None:
+    """The default music on hold is an 8 kHz mono file of several seconds."""
+    from telavox.sounds import MUSIC_ON_HOLD
+
+    samples, rate = decode_wav(MUSIC_ON_HOLD.read_bytes())
+    assert rate == RATE and samples.ndim == 1 and len(samples) >= 5 * RATE
