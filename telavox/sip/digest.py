@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import functools
 import hashlib
 import hmac
 import math
@@ -103,10 +104,18 @@ def _encode(what: str, text: str) -> bytes:
         raise DigestError(f"{what} is not valid text") from None
 
 
+# hashlib's name of each supported algorithm, -sess variants included
+_HASH_OF = {a: _HASHLIB_NAMES[base_algorithm(a)] for a in SUPPORTED_ALGORITHMS}
+# md5 straight from hashlib's constructor: hashlib.new looks the name up again
+_MD5 = functools.partial(hashlib.md5, usedforsecurity=False)
+
+
 def _h(algorithm: str, data: bytes) -> str:
-    if algorithm not in SUPPORTED_ALGORITHMS:
+    name = _HASH_OF.get(algorithm)
+    if name is None:
         raise DigestError(f"algorithm {algorithm} is not available here")
-    name = _HASHLIB_NAMES[base_algorithm(algorithm)]
+    if name == "md5":
+        return _MD5(data).hexdigest()
     return hashlib.new(name, data, usedforsecurity=False).hexdigest()
 
 

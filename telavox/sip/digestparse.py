@@ -63,7 +63,9 @@ _ALGORITHM_NAMES: dict[str, str] = {
 #: Every algorithm name this module can parse, in canonical spelling.
 ALGORITHMS: tuple[str, ...] = tuple(_ALGORITHM_NAMES.values())
 
+# hex digits of a digest, by canonical algorithm name
 _HEX_LENGTH = {"MD5": 32, "SHA-256": 64, "SHA-512-256": 64}
+_HEX_LENGTH.update({f"{name}-sess": length for name, length in _HEX_LENGTH.items()})
 
 # C0 controls except HT, DEL, and the surrogates that surrogateescape cannot
 # turn back into bytes.
@@ -247,18 +249,26 @@ class Credentials:
     extra: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_tuple_pairs)
 
     def __attrs_post_init__(self) -> None:
-        _check_text("username", self.username)
-        _check_text("realm", self.realm)
-        _check_text("nonce", self.nonce, empty_ok=False)
-        _check_text("uri", self.uri, empty_ok=False)
-        want = digest_hex_length(self.algorithm)
+        texts = {"username": self.username, "realm": self.realm, "nonce": self.nonce,
+                 "uri": self.uri, "cnonce": self.cnonce, "opaque": self.opaque}
+        if _FORBIDDEN.search("\t".join(v for v in texts.values() if v is not None)):
+            # HT joins them as it is allowed: one search finds a bad field,
+            # then the field is named
+            for what, value in texts.items():
+                if value is not None:
+                    _check_text(what, value)
+        if not self.nonce:
+            raise DigestError("empty nonce")
+        if not self.uri:
+            raise DigestError("empty uri")
+        if self.cnonce == "":
+            raise DigestError("empty cnonce")
+        want = _HEX_LENGTH[self.algorithm]
         if len(self.response) != want or not _LHEX.fullmatch(self.response):
             raise DigestError(
                 f"response must be {want} hex digits for {self.algorithm}, "
                 f"got {len(self.response)} characters"
             )
-        if self.cnonce is not None:
-            _check_text("cnonce", self.cnonce, empty_ok=False)
         if self.nc is not None and not _NC.fullmatch(self.nc):
             raise DigestError("bad nc (must be 8 hex digits)")
         if self.qop is not None:
@@ -268,11 +278,10 @@ class Credentials:
                 raise DigestError("missing cnonce (required with qop)")
             if self.nc is None:
                 raise DigestError("missing nc (required with qop)")
-        if self.cnonce is None and is_session_algorithm(self.algorithm):
+        if self.cnonce is None and self.algorithm.endswith("-sess"):
             raise DigestError(f"missing cnonce (required by {self.algorithm})")
-        if self.opaque is not None:
-            _check_text("opaque", self.opaque)
-        _check_extra(self.extra, _CREDENTIAL_KEYS)
+        if self.extra:
+            _check_extra(self.extra, _CREDENTIAL_KEYS)
 
     @property
     def nc_count(self) -> int | None:
@@ -310,35 +319,32 @@ class Credentials:
 
 
 _SCHEME_RE = re.compile(r"[ \t]*[Dd][Ii][Gg][Ee][Ss][Tt][ \t]+")
+# one auth-param of the usual spelling and the comma (or end) after it: a
+# token name, and a token or a quoted string without backslashes as its
+# value (the groups: name, quoted text, token value)
 _PARAM_RE = re.compile(
-    r"[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*=[ \t]*"
-    r'("(?:[^"\\]|\\.)*"|[^\s,"]+)[ \t]*(?:,|\Z)')
+    r'[ \t]*([A-Za-z0-9\-.!%*_+`\'~]+)[ \t]*=[ \t]*(?:"([^"\\]*)"|([^\s,"]+))[ \t]*(?:,|\Z)')
 
 
 def _split_fast(value: str) -> dict[str, str] | None:
-    """The common, well-formed case in one regular-expression pass; None
-    sends the value to the careful parser (which also names the problem)."""
+    """The common, well-formed case in one pass of one regular expression;
+    None sends the value to the careful parser (which also names the
+    problem).
+
+    Splitting at the parameters leaves what lies between them: all of it
+    empty means the parameters follow one another with nothing else
+    around, so the value is exactly that list.
+    """
     head = _SCHEME_RE.match(value)
     if head is None:
         return None
-    params: dict[str, str] = {}
-    position = head.end()
-    end = len(value)
-    while position < end:
-        match = _PARAM_RE.match(value, position)
-        if match is None:
-            return None
-        name = match.group(1).lower()
-        if name in params:
-            return None
-        text = match.group(2)
-        if text.startswith('"'):
-            text = text[1:-1]
-            if "\\" in text:
-                return None
-        params[name] = text
-        position = match.end()
-    return params if params else None
+    parts = _PARAM_RE.split(value[head.end():])  # between, name, quoted, token, between, ...
+    if any(parts[0::4]):
+        return None
+    params = {name.lower(): token if quoted is None else quoted
+              for name, quoted, token in zip(parts[1::4], parts[2::4], parts[3::4], strict=True)}
+    # a name twice makes the table shorter than the list
+    return params if params and 4 * len(params) + 1 == len(parts) else None
 
 
 def _split_auth_params(value: str) -> dict[str, str]:

@@ -2,20 +2,25 @@
 
 Owns: token and separator character classes, quoted strings (``quoted-string``,
 ``quoted-pair``), comma splitting of list-valued header fields (§7.3.1) that
-respects quotes, angle brackets and parentheses, and ``generic-param`` lists
-(``;name=value``).  Functions here take and return ``str``; they never raise
-anything but :class:`GrammarError` (a ``ValueError``).
+respects quotes, angle brackets and parentheses, ``generic-param`` lists
+(``;name=value``), and :func:`memoized`, the bounded cache the parsers of
+URIs and header values keep their results in.  Functions here take and
+return ``str``; they never raise anything but :class:`GrammarError` (a
+``ValueError``).
 """
 
 from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
+from typing import TypeVar
 
 __all__ = [
     "TOKEN_CHARS",
     "GrammarError",
     "is_token",
+    "memoized",
     "parse_params",
     "quote",
     "quote_if_needed",
@@ -26,6 +31,36 @@ __all__ = [
 
 class GrammarError(ValueError):
     """Text that does not follow the SIP grammar."""
+
+
+_T = TypeVar("_T")
+
+
+def memoized(parse: Callable[[str], _T], limit: int = 4096, longest: int = 256
+             ) -> Callable[[str], _T]:
+    """``parse`` (a pure parser giving frozen values) with its results kept
+    by text, so the fields that repeat in every message of a call (From, To,
+    the URIs, our own Via in responses) are parsed once.
+
+    Bounded: texts longer than ``longest`` are not kept, and the table is
+    emptied when it reaches ``limit`` entries.  Errors are not kept (the
+    parser raises again).
+    """
+    table: dict[str, _T] = {}
+
+    def cached(text: str) -> _T:
+        value = table.get(text)
+        if value is None:
+            value = parse(text)
+            if len(text) <= longest:
+                if len(table) >= limit:
+                    table.clear()
+                table[text] = value
+        return value
+
+    cached.__doc__ = parse.__doc__
+    cached.__wrapped__ = parse  # type: ignore[attr-defined]
+    return cached
 
 
 # token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
@@ -249,7 +284,7 @@ def format_params(params: tuple[tuple[str, str | None], ...]) -> str:
     """Serialise parameters parsed by :func:`parse_params` (``;a=b;c``)."""
     if not params:
         return ""
-    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params)
+    return "".join([f";{k}" if v is None else f";{k}={v}" for k, v in params])
 
 
 def param_value(params: tuple[tuple[str, str | None], ...], name: str) -> str | None:
@@ -260,7 +295,7 @@ def param_value(params: tuple[tuple[str, str | None], ...], name: str) -> str | 
     """
     lname = name.lower()
     for k, v in params:
-        if k.lower() == lname:
+        if k == lname or k.lower() == lname:
             if v is None:
                 return ""
             return unquote(v) if v.startswith('"') else v

@@ -17,6 +17,7 @@ from telavox.sip.grammar import (
     format_params,
     has_param,
     is_token,
+    memoized,
     param_value,
     parse_params,
     parse_plain_params,
@@ -65,6 +66,10 @@ class Via:
     @classmethod
     def parse(cls, text: str) -> Via:
         """Parse one Via element (not a comma list)."""
+        return _parse_via(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Via:
         plain = _PLAIN_VIA.match(text)
         if plain is not None:
             # the usual spelling, "SIP/2.0/UDP 192.0.2.1:5060;branch=...", in one match
@@ -186,6 +191,9 @@ class Via:
                    params=tuple(params))
 
 
+_parse_via = memoized(Via._parse)
+
+
 def _via_params(text: str, semi: int) -> Params:
     """The ``;params`` of a Via element starting at ``text[semi]`` (none if -1)."""
     if semi < 0:
@@ -206,6 +214,10 @@ class CSeq:
     @classmethod
     def parse(cls, text: str) -> CSeq:
         """Parse a CSeq value; raises HeaderError."""
+        return _parse_cseq(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> CSeq:
         parts = text.split()
         if len(parts) != 2:
             raise HeaderError(f"bad CSeq {text[:40]!r}")
@@ -219,6 +231,9 @@ class CSeq:
 
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"
+
+
+_parse_cseq = memoized(CSeq._parse)
 
 
 @attrs.frozen(slots=True)
@@ -237,6 +252,10 @@ class NameAddr:
     @classmethod
     def parse(cls, text: str) -> NameAddr:
         """Parse one element (not a comma list); raises HeaderError."""
+        return _parse_name_addr(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> NameAddr:
         text = text.strip()
         display: str | None = None
         try:
@@ -306,3 +325,6 @@ class NameAddr:
     def without_param(self, name: str) -> NameAddr:
         """A copy without header parameter ``name``."""
         return attrs.evolve(self, params=remove_param(self.params, name))
+
+
+_parse_name_addr = memoized(NameAddr._parse)

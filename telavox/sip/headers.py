@@ -85,7 +85,7 @@ _EXACT_LIMIT = 4096
 
 def header_key(name: str) -> tuple[str, str]:
     """``(key, wire name)`` for a field name as written (compact forms expanded)."""
-    hit = _BY_EXACT.get(name)
+    hit = _BY_EXACT.get(name)  # (inlined in the lookups of Headers)
     if hit is not None:
         return hit
     lower = name.lower()
@@ -176,7 +176,8 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of the first field called ``name``, else ``default``."""
-        key = header_key(name)[0]
+        known = _BY_EXACT.get(name)
+        key = known[0] if known is not None else header_key(name)[0]
         for k, _, v in self._items:
             if k == key:
                 return v
@@ -184,7 +185,8 @@ class Headers:
 
     def get_all(self, name: str) -> list[str]:
         """Every field value called ``name``, one per field line, in order."""
-        key = header_key(name)[0]
+        known = _BY_EXACT.get(name)
+        key = known[0] if known is not None else header_key(name)[0]
         return [v for k, _, v in self._items if k == key]
 
     def values(self, name: str) -> list[str]:
@@ -212,7 +214,8 @@ class Headers:
         For a list, the same as ``values(name)[0]``: lines without elements
         (empty, or only commas) are passed over.
         """
-        key = header_key(name)[0]
+        known = _BY_EXACT.get(name)
+        key = known[0] if known is not None else header_key(name)[0]
         for k, _, v in self._items:
             if k == key:
                 if key in _LIST_KEYS:
@@ -254,7 +257,8 @@ class Headers:
         for i, (k, _, _) in enumerate(items):
             if k == key:
                 items[i] = (key, wire, value)
-                self._items = items[: i + 1] + [it for it in items[i + 1 :] if it[0] != key]
+                if any(it[0] == key for it in items[i + 1 :]):
+                    self._items = items[: i + 1] + [it for it in items[i + 1 :] if it[0] != key]
                 return
         items.append((key, wire, value))
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import ClassVar, TypeVar
 
-from telavox.sip.grammar import GrammarError
+from telavox.sip.grammar import GrammarError, memoized
 from telavox.sip.hdrtypes import BRANCH_MAGIC, CSeq, HeaderError, NameAddr, Via
 from telavox.sip.headers import Headers
 from telavox.sip.randomness import random_hex
@@ -188,9 +188,10 @@ class Message:
         self.headers.insert_at_top("Via", str(via))
         self.headers.views["via"] = via
 
-    def set_top_via(self, via: Via) -> None:
-        """Replace the first Via element (e.g. after adding received/rport)."""
-        self.headers.replace_first_value("Via", str(via))
+    def set_top_via(self, via: Via, text: str | None = None) -> None:
+        """Replace the first Via element (e.g. after adding received/rport);
+        ``text`` is its wire form when the caller has it, else ``str(via)``."""
+        self.headers.replace_first_value("Via", str(via) if text is None else text)
         self.headers.views["via"] = via
 
     @property
@@ -222,16 +223,7 @@ class Message:
         value = self._required(name)
         if "tag" not in value.lower():
             return None  # no tag parameter can be there: no need to parse
-        # the header parameters follow the last ">" (or the addr-spec)
-        params = value[value.rfind(">") + 1:]
-        if '"' not in params:
-            found = _TAG.search(params)
-            if found is not None:
-                return found.group(1)
-            if "tag" not in params.lower():
-                return None
-        field = self.from_ if name == "From" else self.to
-        return field.tag
+        return _field_tag(value)
 
     @property
     def contacts(self) -> list[NameAddr]:
@@ -278,6 +270,23 @@ class Message:
     def option_tags(self, name: str) -> list[str]:
         """Option tags of Supported/Require/Proxy-Require/Unsupported, lower case."""
         return [v.lower() for v in self._elements(name)]
+
+
+def _tag_of(value: str) -> str | None:
+    """The ``tag`` parameter of a From or To value (HeaderError if malformed)."""
+    # the header parameters follow the last ">" (or the addr-spec)
+    params = value[value.rfind(">") + 1:]
+    if '"' not in params:
+        found = _TAG.search(params)
+        if found is not None:
+            return found.group(1)
+        if "tag" not in params.lower():
+            return None
+    return NameAddr.parse(value).tag
+
+
+# From and To come back in every message of a dialog
+_field_tag = memoized(_tag_of)
 
 
 class Request(Message):

@@ -11,15 +11,18 @@ caller can build that answer when it is a request with a usable Via.
 It checks what every message must have to be handled at all (start line,
 Via, From, To, Call-ID, CSeq matching the method, a sane Content-Length) and
 leaves the rest (URIs, name-addrs, other fields) to be parsed lazily by whoever
-reads them.
+reads them.  Start lines and header lines already read are remembered
+(bounded), since most of them come back in every message of a call.
 """
 
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from telavox.sip.errors import ParseError
-from telavox.sip.hdrtypes import HeaderError
+from telavox.sip.grammar import memoized
+from telavox.sip.hdrtypes import CSeq, HeaderError
 from telavox.sip.headers import Headers, header_key
 from telavox.sip.message import Message, Request, Response
 
@@ -90,6 +93,19 @@ def parse_message(data: bytes) -> Request | Response:
     return msg
 
 
+class _StartLine(NamedTuple):
+    """What a start line says: a status line has ``status`` (and ``reason``),
+    a request line ``method`` and ``uri``; ``problem`` is a request line's
+    readable defect."""
+
+    status: int
+    reason: str
+    method: str
+    uri: str
+    version: str
+    problem: str | None
+
+
 def _start_line(line: str) -> tuple[Request | Response, str | None]:
     """The message the start line begins, and what is wrong with the line.
 
@@ -98,6 +114,13 @@ def _start_line(line: str) -> tuple[Request | Response, str | None]:
     Request-URI without a scheme) gives a request and a problem, so that the
     headers are read and a 400 can be answered.
     """
+    start = _read_start_line(line)
+    if start.status:
+        return Response(start.status, start.reason, Headers(), b"", start.version), None
+    return Request(start.method, start.uri, Headers(), b"", start.version), start.problem
+
+
+def _parse_start_line(line: str) -> _StartLine:
     # the SIP-Version is case-insensitive (§7.1)
     if line.startswith("SIP/") or (line[:1] == "s" and line[:4].upper() == "SIP/"):
         parts = line.split(" ", 2)
@@ -109,7 +132,7 @@ def _start_line(line: str) -> tuple[Request | Response, str | None]:
             raise ParseError(f"Unsupported version {version[:16]}")
         if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] not in "123456":
             raise ParseError("Malformed status code")
-        return Response(int(code), reason, Headers(), b"", version), None
+        return _StartLine(int(code), reason, "", "", version, None)
     # Request-Line = Method SP Request-URI SP SIP-Version: exactly one SP each
     problem: str | None = None
     parts = line.split(" ")
@@ -125,12 +148,23 @@ def _start_line(line: str) -> tuple[Request | Response, str | None]:
         problem = "Malformed Request-URI"
     # a version other than SIP/2.0 is not a parse error: the caller answers 505
     # (see check_version) once the headers are read
-    return Request(method, uri, Headers(), b"", version), problem
+    return _StartLine(0, "", method, uri, version, problem)
+
+
+# the start lines of a call come back (every "SIP/2.0 200 OK", the INVITE
+# line of the challenged and the authenticated INVITE and of their ACK)
+_read_start_line = memoized(_parse_start_line)
 
 
 # header names as written -> (key, wire name), for names already validated
 _NAMES: dict[str, tuple[str, str]] = {}
 _NAMES_LIMIT = 4096
+# whole field lines already read -> their entry: the lines that come back in
+# every message of a call (From, Call-ID, Max-Forwards, Content-Type, ...);
+# bounded like the parse caches of telavox.sip.grammar.memoized
+_LINES: dict[str, tuple[str, str, str]] = {}
+_LINES_LIMIT = 4096
+_LINE_LONGEST = 256
 
 
 def _read_headers(lines: list[str], headers: Headers) -> str | None:
@@ -143,6 +177,10 @@ def _read_headers(lines: list[str], headers: Headers) -> str | None:
     problem: str | None = None
     folds: dict[int, list[str]] | None = None
     for line in lines[1:]:
+        entry = _LINES.get(line)
+        if entry is not None:
+            items.append(entry)
+            continue
         if not line:
             continue
         first = line[0]
@@ -169,7 +207,12 @@ def _read_headers(lines: list[str], headers: Headers) -> str | None:
             known = header_key(stripped)
             if len(_NAMES) < _NAMES_LIMIT:
                 _NAMES[name] = known
-        items.append((known[0], known[1], value.strip()))
+        entry = (known[0], known[1], value.strip())
+        if len(line) <= _LINE_LONGEST:
+            if len(_LINES) >= _LINES_LIMIT:
+                _LINES.clear()
+            _LINES[line] = entry
+        items.append(entry)
     if folds:
         for index, parts in folds.items():
             key, name, value = items[index]
@@ -183,19 +226,19 @@ def _check_mandatory(msg: Request | Response) -> str | None:
     for key, name in _MANDATORY:
         if key not in present:
             return f"Missing {name} header"
+    # the views every reader wants (transaction matching), parsed here once
+    views = headers.views
     try:
-        msg.top_via  # noqa: B018
+        views["via"] = msg._parse_top_via()
     except HeaderError as e:
         return f"Malformed Via header: {e}"
     try:
-        cseq = msg.cseq
+        cseq = views["cseq"] = CSeq.parse(headers.get("CSeq") or "")
     except HeaderError as e:
         return f"Malformed CSeq header: {e}"
-    if isinstance(msg, Request):
-        if cseq.method != msg.method:
-            return "CSeq method does not match the request method"
-        if msg.version.upper() != "SIP/2.0":
-            return None  # answered 505 by the caller (see check_version)
+    if isinstance(msg, Request) and cseq.method != msg.method:
+        return "CSeq method does not match the request method"
+    # a version other than SIP/2.0 is answered 505 by the caller (check_version)
     return None
 
 
@@ -203,7 +246,7 @@ def _check_length(msg: Message, body: bytes) -> tuple[str | None, bytes]:
     values = msg.headers.get_all("Content-Length")
     if not values:
         return None, body
-    if len(set(values)) > 1:
+    if len(values) > 1 and len(set(values)) > 1:
         return "Conflicting Content-Length headers", body
     text = values[0]
     if not text.isdigit() or not text.isascii() or len(text) > 10:

@@ -90,7 +90,7 @@ def pop_own_routes(request: Request, is_ours: Callable[[SipUri], bool]) -> int:
     """
     removed = 0
     uri = request.uri
-    if isinstance(uri, SipUri) and is_ours(uri) and uri.user is None:
+    if isinstance(uri, SipUri) and uri.user is None and is_ours(uri):
         routes = request.headers.values("Route")
         if routes:
             last = NameAddr.parse(routes[-1])

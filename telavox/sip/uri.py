@@ -15,7 +15,7 @@ import string
 
 import attrs
 
-from telavox.sip.grammar import GrammarError, format_params, param_value
+from telavox.sip.grammar import GrammarError, format_params, memoized, param_value
 
 __all__ = [
     "AbsoluteUri",
@@ -379,7 +379,7 @@ class AbsoluteUri:
 Uri = SipUri | TelUri | AbsoluteUri
 
 
-def parse_uri(text: str) -> Uri:
+def _parse_uri(text: str) -> Uri:
     """Parse any URI; ``sip``/``sips``/``tel`` get their own types.
 
     Raises :class:`UriError` (never anything else) for invalid text.
@@ -402,6 +402,9 @@ def parse_uri(text: str) -> Uri:
     if not rest:
         raise UriError(f"empty {scheme} URI")
     return AbsoluteUri(scheme=scheme, rest=rest)
+
+
+parse_uri = memoized(_parse_uri)
 
 
 def _parse_sip(scheme: str, rest: str) -> SipUri:

@@ -162,6 +162,7 @@ class SipEndpoint:
         self._ports: list[IListeningPort] = []
         self._timer: IDelayedCall | None = None
         self._timer_at = 0.0
+        self._depth = 0  # nesting of _run
         self._stopped = False
         self._callbacks: dict[ClientTransaction, ClientCallback] = {}
         self._budget = _LogBudget()
@@ -463,6 +464,18 @@ class SipEndpoint:
     # -- carrying out actions ------------------------------------------------------------
 
     def _run(self, actions: list[Action]) -> None:
+        # actions run by a handler inside this loop (a response sent from
+        # handle_request) run in a nested call; the timer is set once, by
+        # the outermost call, when all of them are done
+        self._depth += 1
+        try:
+            self._run_actions(actions)
+        finally:
+            self._depth -= 1
+        if not self._depth:
+            self._schedule()
+
+    def _run_actions(self, actions: list[Action]) -> None:
         for action in actions:
             kind = type(action)
             try:
@@ -481,7 +494,6 @@ class SipEndpoint:
             except Exception:
                 self.log.failure("{endpoint}: error handling {action}", endpoint=self.name,
                                  action=repr(action))
-        self._schedule()
 
     def _deliver_request(self, event: RequestIn) -> None:
         try:

@@ -7,6 +7,7 @@ import pytest
 from helpers.sipmsg import request, response_to
 
 from telavox.sip.errors import LocalSipError
+from telavox.sip.hdrtypes import Via
 from telavox.sip.message import Response, make_response
 from telavox.sip.timers import TimerConfig
 from telavox.sip.transaction import (
@@ -417,6 +418,27 @@ def test_received_and_rport_are_stamped() -> None:
     ok = make_response(req_in.request, 200)
     send = layer.respond(req_in.txn, ok, now=0.1)[0]
     assert send.dest == Destination("udp", "203.0.113.9", 41000)
+
+
+def test_rport_request_gets_received_even_when_it_equals_sent_by() -> None:
+    """RFC 3581 §4: with rport asked for, received is added even when it is
+    the sent-by host; the Via keeps its spelling, the parameters appended."""
+    layer = new_layer()
+    req = request("OPTIONS", via_host="192.0.2.50:5070", via_extra=";rport")
+    req_in = layer.receive(req, Source("udp", "192.0.2.50", 6000), now=0.0)[0]
+    assert req_in.request.headers.get("Via") == (
+        "SIP/2.0/UDP 192.0.2.50:5070;branch=z9hG4bK776asdhds;rport=6000;received=192.0.2.50")
+    assert req_in.request.top_via == Via.parse(req_in.request.headers.get("Via") or "")
+
+
+def test_request_without_rport_from_its_sent_by_is_not_stamped() -> None:
+    """§18.2.1: no rport and the source is the sent-by host: the Via is
+    left as it came."""
+    layer = new_layer()
+    req = request("OPTIONS", via_host="192.0.2.50:5070")
+    req_in = layer.receive(req, Source("udp", "192.0.2.50", 5070), now=0.0)[0]
+    assert req_in.request.headers.get("Via") == (
+        "SIP/2.0/UDP 192.0.2.50:5070;branch=z9hG4bK776asdhds")
 
 
 def test_response_destination_without_rport_uses_via_port() -> None:
