@@ -12,10 +12,12 @@ import sys
 from pathlib import Path
 
 from bench import (
+    agi_rate,
     call_load,
     conference_mix,
     gateway_load,
     options_load,
+    prompt_play,
     proxy_load,
     rtp_core,
     rtp_relay,
@@ -75,7 +77,39 @@ GATEWAY_NOTE = [
     "load on the machine's 2 cores (SIPp itself, other programs) can lower",
     "it; CPU per call is the robust figure.",
 ]
-SECTION_NOTES = {"Gateway: outbound calls to a carrier through the whole path": GATEWAY_NOTE}
+PROMPT_NOTE = [
+    "Alone: `.venv/bin/python -m bench.prompt_play` (about a minute; `--quick`:",
+    "2 s of fake time, one run, steps 500, 1000, 2000, 3000 of 3 s).  Each",
+    "caller hears telavox/sounds/en/ivr-main-menu.wav looped (PCMU, 50",
+    "packets/s) and sends nothing.  The sans-IO rows drive `MediaCore.tick`",
+    "every 20 ms of fake time with the send dropped.  The process rows run",
+    "the MediaServer (sockets, reactor, its 20 ms LoopingCall) pinned to one",
+    "CPU, playing to UDP sinks on 127.0.0.1 in a Python process pinned to the",
+    "other (arrival times from the kernel); the CPU figure is the server's",
+    "utime+stime over the window per packet received.  A step passes with",
+    "≥ 99.9% of 50·N packets/s received; the pacer catches up at most 5",
+    "frames after a stall, so that rate holds while frames are late, and",
+    "the share of gaps over 30 ms between a caller's packets (a frame 10 ms",
+    "late or more) shows the lateness: it grows from about 1,000 callers,",
+    "when one pacer tick sends ~10 ms of packets in one burst.  Targets:",
+    "≤ 12 µs per packet and ≥ 500 concurrent prompts per core; floor 100.",
+    "The highest N depends on other load on the box's 2 cores (noted per",
+    "step above 15% of a core).",
+]
+AGI_NOTE = [
+    "Alone: `.venv/bin/python -m bench.agi_rate` (`--quick`: 5,000 commands,",
+    "one run).  The FastAGI server is plain Python sockets in its own",
+    "process (`python -m bench.agi_rate server`), sending one command at a",
+    "time and reading its reply; the platform side is ScriptRunner's",
+    "FastAgiClient on a FakeChannel (tests/unit/scriptserver/fakechannel.py)",
+    "under the epoll reactor, in a process of its own, pinned to the other",
+    "CPU.  The rate is the server's wall clock over its command loop; the",
+    "CPU figure is the platform process's process_time from `run` to the",
+    "session's end.",
+]
+SECTION_NOTES = {"Gateway: outbound calls to a carrier through the whole path": GATEWAY_NOTE,
+                 "mediaserver: prompts played to concurrent callers": PROMPT_NOTE,
+                 "scriptserver: AGI commands over FastAGI": AGI_NOTE}
 """Paragraphs written under a section's table, by section title."""
 
 
@@ -148,6 +182,25 @@ def main() -> int:
         relay = [("RTP relay", "not measured", str(e).splitlines()[0])]
     print(table(relay), flush=True)
     sections.append(("mediaserver: RTP relay", "make bench  (bench/rtp_relay.py)", relay))
+    print("prompts played to concurrent callers (sans-IO core, then UDP sinks) ...",
+          flush=True)
+    try:
+        prompts = prompt_play.run(progress=lambda line: print(line, flush=True))
+    except RuntimeError as e:
+        print(f"skipped: {e}", flush=True)
+        prompts = [("prompt playback", "not measured", str(e).splitlines()[0])]
+    print(table(prompts), flush=True)
+    sections.append(("mediaserver: prompts played to concurrent callers",
+                     "make bench  (bench/prompt_play.py)", prompts))
+    print("AGI command round trips over FastAGI ...", flush=True)
+    try:
+        agi = agi_rate.run()
+    except RuntimeError as e:
+        print(f"skipped: {e}", flush=True)
+        agi = [("AGI round trips", "not measured", str(e).splitlines()[0])]
+    print(table(agi), flush=True)
+    sections.append(("scriptserver: AGI commands over FastAGI",
+                     "make bench  (bench/agi_rate.py)", agi))
     stamp = datetime.date.today().isoformat()
     text = [
         "# Benchmarks",
