@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import Final
 
 import attrs
@@ -235,12 +235,18 @@ def match_command(argv: Sequence[str],
                   names: Iterable[tuple[str, ...]]) -> tuple[str, ...] | None:
     """The command (a tuple of upper-case words) whose words begin ``argv``,
     compared case-insensitively, the longest first (``GET FULL VARIABLE``
-    before ``GET``…); None when none does (``510``)."""
-    upper = [word.upper() for word in argv]
-    for name in sorted(names, key=len, reverse=True):
-        if len(name) <= len(upper) and all(a == b for a, b in zip(name, upper, strict=False)):
-            return name
+    before ``GET``…); None when none does (``510``).  ``names`` is best a
+    set or a mapping (one lookup per prefix length)."""
+    lookup = names if isinstance(names, (Mapping, Set)) else set(names)
+    upper = tuple(word.upper() for word in argv[:_MAX_COMMAND_WORDS])
+    for length in range(len(upper), 0, -1):
+        if upper[:length] in lookup:
+            return upper[:length]
     return None
+
+
+_MAX_COMMAND_WORDS: Final = 4
+"""Words in the longest command name (``SPEECH ACTIVATE GRAMMAR`` has three)."""
 
 
 # -- replies ----------------------------------------------------------------------------------

@@ -464,3 +464,16 @@ def test_a_blocked_command_waits(tmp_path: Path) -> None:
     assert h.channel.blocked is not None
     h.channel.blocked.callback("3")
     assert first(d).to_bytes() == b"200 result=51\n" and not h.session.busy
+
+
+def test_command_names_fit_the_matcher() -> None:
+    """match_command looks at most _MAX_COMMAND_WORDS words: every command
+    name fits, and the longest name wins over a shorter one."""
+    from telavox.scriptserver.agi import _MAX_COMMAND_WORDS, match_command
+    from telavox.scriptserver.commands import COMMANDS
+
+    assert max(len(name) for name in COMMANDS) <= _MAX_COMMAND_WORDS
+    assert match_command(["get", "full", "variable", "${X}"], COMMANDS) == (
+        "GET", "FULL", "VARIABLE")
+    assert match_command(["GET", "VARIABLE", "X"], list(COMMANDS)) == ("GET", "VARIABLE")
+    assert match_command(["FLY"], COMMANDS) is None
