@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import (
@@ -119,88 +120,56 @@ def table(rows: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines)
 
 
+Rows = list[tuple[str, str, str]]
+
+
+def _progress(line: str) -> None:
+    print(line, flush=True)
+
+
+SCENARIOS: tuple[tuple[str, str, str, Callable[[], Rows]], ...] = (
+    ("SIP core (sans-IO, fake clock)", "SIP core: parser and transaction layer",
+     "bench/sip_core.py", sip_core.run),
+    ("RTP core (sans-IO)", "RTP core: packets, rewriting, G.711", "bench/rtp_core.py",
+     rtp_core.run),
+    ("Conference mixing (sans-IO)", "mediaserver: conference mixing",
+     "bench/conference_mix.py", conference_mix.run),
+    ("OPTIONS under load (SIPp)", "sipproxy: OPTIONS keep-alives over UDP",
+     "bench/options_load.py", options_load.run),
+    ("registrations and calls with digest auth (SIPp), beside Kamailio",
+     "sipproxy + registrar: authenticated registrations and calls", "bench/proxy_load.py",
+     lambda: proxy_load.run(proxy_load.telavox_config_text(), search=True)),
+    ("calls through the whole path with media endpoints (SIPp)",
+     "SIP server: calls through sipproxy, tproxy and the mediaserver", "bench/call_load.py",
+     lambda: call_load.run(rate=200)),
+    ("outbound calls through the gateway to a carrier that challenges (SIPp)",
+     "Gateway: outbound calls to a carrier through the whole path", "bench/gateway_load.py",
+     gateway_load.run),
+    ("RTP relay under load (C load generator), beside a bare Twisted relay",
+     "mediaserver: RTP relay", "bench/rtp_relay.py",
+     lambda: rtp_relay.run(progress=_progress)),
+    ("prompts played to concurrent callers (sans-IO core, then UDP sinks)",
+     "mediaserver: prompts played to concurrent callers", "bench/prompt_play.py",
+     lambda: prompt_play.run(progress=_progress)),
+    ("AGI command round trips over FastAGI", "scriptserver: AGI commands over FastAGI",
+     "bench/agi_rate.py", agi_rate.run),
+)
+"""Each scenario: what is printed while it runs, its section title, its
+module and the function giving its rows.  A scenario that needs a missing
+tool raises RuntimeError and its section says so."""
+
+
 def main() -> int:
     sections = []
-    print("SIP core (sans-IO, fake clock) ...", flush=True)
-    core = sip_core.run()
-    print(table(core), flush=True)
-    sections.append(("SIP core: parser and transaction layer", "make bench  (bench/sip_core.py)",
-                     core))
-    print("RTP core (sans-IO) ...", flush=True)
-    rtp = rtp_core.run()
-    print(table(rtp), flush=True)
-    sections.append(("RTP core: packets, rewriting, G.711", "make bench  (bench/rtp_core.py)",
-                     rtp))
-    print("Conference mixing (sans-IO) ...", flush=True)
-    mixing = conference_mix.run()
-    print(table(mixing), flush=True)
-    sections.append(("mediaserver: conference mixing", "make bench  (bench/conference_mix.py)",
-                     mixing))
-    print("OPTIONS under load (SIPp) ...", flush=True)
-    try:
-        load = options_load.run()
-    except RuntimeError as e:
-        print(f"skipped: {e}", flush=True)
-        load = [("OPTIONS under load", "not measured", str(e).splitlines()[0])]
-    print(table(load), flush=True)
-    sections.append(("sipproxy: OPTIONS keep-alives over UDP",
-                     "make bench  (bench/options_load.py)", load))
-    print("registrations and calls with digest auth (SIPp), beside Kamailio ...", flush=True)
-    try:
-        proxy = proxy_load.run(proxy_load.telavox_config_text(), search=True)
-    except RuntimeError as e:
-        print(f"skipped: {e}", flush=True)
-        proxy = [("registrations and calls", "not measured", str(e).splitlines()[0])]
-    print(table(proxy), flush=True)
-    sections.append(("sipproxy + registrar: authenticated registrations and calls",
-                     "make bench  (bench/proxy_load.py)", proxy))
-    print("calls through the whole path with media endpoints (SIPp) ...", flush=True)
-    try:
-        calls = call_load.run(rate=200)
-    except RuntimeError as e:
-        print(f"skipped: {e}", flush=True)
-        calls = [("whole-path calls", "not measured", str(e).splitlines()[0])]
-    print(table(calls), flush=True)
-    sections.append(("SIP server: calls through sipproxy, tproxy and the mediaserver",
-                     "make bench  (bench/call_load.py)", calls))
-    print("outbound calls through the gateway to a carrier that challenges (SIPp) ...",
-          flush=True)
-    try:
-        gateway = gateway_load.run()
-    except RuntimeError as e:
-        print(f"skipped: {e}", flush=True)
-        gateway = [("outbound gateway calls", "not measured", str(e).splitlines()[0])]
-    print(table(gateway), flush=True)
-    sections.append(("Gateway: outbound calls to a carrier through the whole path",
-                     "make bench  (bench/gateway_load.py)", gateway))
-    print("RTP relay under load (C load generator), beside a bare Twisted relay ...",
-          flush=True)
-    try:
-        relay = rtp_relay.run(progress=lambda line: print(line, flush=True))
-    except RuntimeError as e:
-        print(f"skipped: {e}", flush=True)
-        relay = [("RTP relay", "not measured", str(e).splitlines()[0])]
-    print(table(relay), flush=True)
-    sections.append(("mediaserver: RTP relay", "make bench  (bench/rtp_relay.py)", relay))
-    print("prompts played to concurrent callers (sans-IO core, then UDP sinks) ...",
-          flush=True)
-    try:
-        prompts = prompt_play.run(progress=lambda line: print(line, flush=True))
-    except RuntimeError as e:
-        print(f"skipped: {e}", flush=True)
-        prompts = [("prompt playback", "not measured", str(e).splitlines()[0])]
-    print(table(prompts), flush=True)
-    sections.append(("mediaserver: prompts played to concurrent callers",
-                     "make bench  (bench/prompt_play.py)", prompts))
-    print("AGI command round trips over FastAGI ...", flush=True)
-    try:
-        agi = agi_rate.run()
-    except RuntimeError as e:
-        print(f"skipped: {e}", flush=True)
-        agi = [("AGI round trips", "not measured", str(e).splitlines()[0])]
-    print(table(agi), flush=True)
-    sections.append(("scriptserver: AGI commands over FastAGI",
-                     "make bench  (bench/agi_rate.py)", agi))
+    for doing, title, module, run in SCENARIOS:
+        print(f"{doing} ...", flush=True)
+        try:
+            rows = run()
+        except RuntimeError as e:
+            print(f"skipped: {e}", flush=True)
+            rows = [(title, "not measured", str(e).splitlines()[0])]
+        print(table(rows), flush=True)
+        sections.append((title, f"make bench  ({module})", rows))
     stamp = datetime.date.today().isoformat()
     text = [
         "# Benchmarks",

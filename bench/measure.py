@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -121,3 +122,23 @@ def read_far_ports(path: str) -> list[int] | None:
         print("need an even, non-zero number of far-end ports", file=sys.stderr)
         return None
     return ports
+
+
+def free_udp_ports(host: str, low: int, high: int, count: int) -> list[int]:
+    """``count`` UDP ports on ``host`` in ``low``..``high``, free right now
+    (RuntimeError when the range has fewer)."""
+    found: list[int] = []
+    for port in range(low, high + 1):
+        if len(found) == count:
+            return found
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((host, port))
+            found.append(port)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+    if len(found) < count:
+        raise RuntimeError(f"only {len(found)} free ports in {low}-{high}")
+    return found

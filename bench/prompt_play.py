@@ -54,7 +54,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.measure import process_cpu, stop_process
+from bench.measure import free_udp_ports, process_cpu, stop_process
 from bench.rtp_relay import _pinned, _readline, _tail, box_busy, cpu_sets
 from telavox.mediaserver.playback import make_player
 from telavox.mediaserver.prompts import PromptCache
@@ -333,21 +333,7 @@ def run_step(callers: int, warmup: float = WARMUP, seconds: float = MEASURE
 
 def free_far_ports_in(count: int) -> list[int]:
     """``count`` free UDP ports on 127.0.0.1 in the sinks' range."""
-    found: list[int] = []
-    for port in range(SINK_LOW, SINK_HIGH + 1):
-        if len(found) == count:
-            return found
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            s.bind((HOST, port))
-            found.append(port)
-        except OSError:
-            pass
-        finally:
-            s.close()
-    if len(found) < count:
-        raise RuntimeError(f"only {len(found)} free ports in {SINK_LOW}-{SINK_HIGH}")
-    return found
+    return free_udp_ports(HOST, SINK_LOW, SINK_HIGH, count)
 
 
 def _step_text(step: dict[str, Any]) -> str:

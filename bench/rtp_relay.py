@@ -40,7 +40,6 @@ import json
 import os
 import select
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.measure import CLOCK_TICKS, process_cpu, stop_process
+from bench.measure import CLOCK_TICKS, free_udp_ports, process_cpu, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = Path(__file__).with_name("c") / "rtpload.c"
@@ -192,21 +191,7 @@ def build(folder: Path) -> Path | None:
 
 def free_far_ports(count: int) -> list[int]:
     """``count`` UDP ports on 127.0.0.1 in the far ends' range, free right now."""
-    found: list[int] = []
-    for port in range(FAR_LOW, FAR_HIGH + 1):
-        if len(found) == count:
-            break
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            sock.bind((HOST, port))
-            found.append(port)
-        except OSError:
-            pass
-        finally:
-            sock.close()
-    if len(found) < count:
-        raise RuntimeError(f"only {len(found)} free ports in {FAR_LOW}-{FAR_HIGH}")
-    return found
+    return free_udp_ports(HOST, FAR_LOW, FAR_HIGH, count)
 
 
 def _readline(proc: subprocess.Popen[bytes], deadline: float, what: str) -> str:
