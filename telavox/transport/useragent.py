@@ -23,7 +23,9 @@ Incoming requests: OPTIONS gets 200 with Allow/Accept; an INVITE becomes a
 :meth:`Call.ring`, :meth:`Call.answer` or :meth:`Call.reject`; the 2xx is
 retransmitted from T1 doubling to T2 until its ACK comes (§13.3.1.4); a BYE
 ends its call with 200; a CANCEL of a pending INVITE gets 200 and the INVITE
-487; requests naming an unknown dialog get 481.
+487; a NOTIFY for one of our subscriptions (:meth:`UserAgent.subscribe`,
+matched by Call-ID and our tag) is kept in :attr:`UserAgent.notifications`
+and answered 200; requests naming an unknown dialog get 481.
 """
 
 from __future__ import annotations
@@ -392,6 +394,9 @@ class UserAgent:
         self._incoming: dict[ServerTransaction, Call] = {}
         self._register_call_id = new_call_id()
         self._register_cseq = 0
+        self._subscriptions: set[tuple[str, str]] = set()
+        self.notifications: list[Request] = []
+        """NOTIFYs received for our subscriptions, in arrival order."""
 
     # -- life cycle and addresses -------------------------------------------------------
 
@@ -457,6 +462,18 @@ class UserAgent:
         response (408/503 made up locally on timeout/transport failure)."""
         return defer.Deferred.fromCoroutine(self._exchange(request, dest, dialog))
 
+    def subscribe(self, target_uri: Uri | str, dest: Destination, event: str,
+                  expires: int = 600, accept: str = "") -> defer.Deferred[Response]:
+        """SUBSCRIBE to ``event`` at ``target_uri`` (RFC 6665); the NOTIFYs of
+        the subscription land in :attr:`notifications`.  Fires with the final
+        response to the SUBSCRIBE."""
+        extra = [("Event", event), ("Expires", str(expires))]
+        if accept:
+            extra.append(("Accept", accept))
+        request = self._new("SUBSCRIBE", _uri(target_uri), dest, extra=tuple(extra))
+        self._subscriptions.add((request.call_id, request.from_tag or ""))
+        return self.send(request, dest)
+
     def options(self, target_uri: Uri | str, dest: Destination) -> defer.Deferred[Response]:
         """Send OPTIONS to ``target_uri`` via ``dest``; fires with the final response."""
         request = self._new("OPTIONS", _uri(target_uri), dest, extra=(("Accept", SDP),))
@@ -516,6 +533,9 @@ class UserAgent:
         method = request.method
         if method == "CANCEL":
             self._on_cancel(endpoint, event)
+        elif method == "NOTIFY" and (request.call_id, request.to_tag) in self._subscriptions:
+            self.notifications.append(request)
+            endpoint.reply(event, 200)
         elif request.to_tag:
             self._in_dialog(endpoint, event)
         elif method == "OPTIONS":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import struct
 import tempfile
@@ -225,3 +226,46 @@ forward_busy = "*981002"
         yield self._after_beep(alice.rtp, 30)
         yield wait(call.bye())
         self.platform.wait_for_log("goes on in script voicemail")
+
+    @defer.inlineCallbacks
+    def test_message_waiting_indication(self) -> Any:
+        """1002's phone subscribes to message-summary through sipproxy and
+        gets a NOTIFY with its box's counts at once; a new message for 1002
+        brings another NOTIFY saying a message waits (RFC 3842)."""
+        bob = yield self.new_phone("1002", PASSWORDS["1002"])
+        response = yield wait(bob.subscribe(f"sip:1002@{DOMAIN}", self.proxy,
+                                            "message-summary", 600,
+                                            "application/simple-message-summary"))
+        self.assertEqual(response.status, 200, response)
+        for _ in range(100):
+            if bob.notifications:
+                break
+            yield sleep(0.05)
+        first = bob.notifications[0]
+        self.assertEqual(first.headers.get("Event"), "message-summary")
+        self.assertTrue(first.headers.get("Subscription-State").startswith("active"))
+        counts = re.search(rb"Voice-Message: (\d+)/(\d+)", first.body)
+        assert counts is not None
+        new_before = int(counts.group(1))
+
+        alice = yield self.new_phone("1001", PASSWORDS["1001"])
+        call = yield wait(alice.invite(f"sip:*981002@{DOMAIN}", self.proxy,
+                                       alice.rtp.sdp("a")))
+        target = media_target(call.remote_sdp)
+        sender = ToneSender(alice.rtp, target)
+        sender.start()
+        try:
+            yield self._after_beep(alice.rtp, limit=40)
+            yield sleep(2.0)
+            alice.rtp.send_dtmf(*target, "#")
+            yield wait(call.ended, 20)
+        finally:
+            sender.stop()
+        expected = f"Voice-Message: {new_before + 1}/".encode()
+        for _ in range(100):
+            if any(expected in n.body for n in bob.notifications[1:]):
+                break
+            yield sleep(0.05)
+        later = [n for n in bob.notifications[1:] if expected in n.body]
+        self.assertTrue(later, [n.body for n in bob.notifications])
+        self.assertIn(b"Messages-Waiting: yes", later[0].body)
