@@ -492,6 +492,9 @@ class TproxyConfig:
                           default="telavox-tproxy")
     max_forward_hops: int = doc("Longest chain of call forwarding followed for one call.",
                                 default=5, validator=_in_range(0, 20))
+    pickup_prefix: str = doc("Dialled before a colleague's extension, answers the call "
+                             "ringing there (directed pickup, e.g. **1002); empty: off.",
+                             default="**")
     music_on_hold: str = doc("What a held party hears: 'default' (the built-in music), a "
                              "WAV file's path, 'tone:<indications>' (e.g. "
                              "'tone:!440/200,!0/3800'), or '' for silence.",

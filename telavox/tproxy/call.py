@@ -294,6 +294,43 @@ class Call:
         self._cancel_no_answer()
         self._no_answer = self.host.call_later(timeout, self._on_no_answer)
 
+    def picked_up(self, leg: IncomingLeg, picker: str) -> None:
+        """A colleague picked the ringing call up with ``leg`` (its INVITE):
+        the callee's leg is cancelled, the picker is answered from the B
+        endpoint and the caller from its own; the call goes on between the
+        two."""
+        b_endpoint = self.b_endpoint
+        if b_endpoint is None or self.a_endpoint is None or self._ended:
+            leg.reject(480, "Temporarily Unavailable (no call to pick up)")
+            return
+        session = LocalSession(self.host.media_address)
+        try:
+            offer = parse_body(leg.remote_sdp) if leg.remote_sdp else None
+            if offer is None:
+                raise SdpProblemError(488, "Not Acceptable Here (pickup needs an offer)")
+            body, streams, _ = answer_offer(offer, b_endpoint, session,
+                                            self._signalling_address(leg), prefer=self.codec)
+        except SdpProblemError as e:
+            leg.reject(e.status, e.reason)
+            return
+        self._cancel_no_answer()
+        old = self.b
+        if old is not None:
+            old.abandon("picked up")
+            self.host.unregister_leg(old)
+        leg.listener = self
+        leg.user_data = self
+        self.b, self.b_session = leg, session
+        self.host.register_leg(leg)
+        media = self.host.media
+        media.set_remote(b_endpoint.endpoint_id, streams)
+        media.connect(self.a_endpoint.endpoint_id, b_endpoint.endpoint_id)
+        self.media_connected = True
+        self.callee = picker
+        leg.answer(body)
+        self.incoming.answer(self.a_answer, extra=self._timer_headers(self.session_timer))
+        self.state = "answering"
+
     def _hand_over(self, route: Route) -> None:
         """Give the caller, its endpoint and answer to a script; the call
         itself ends here without a CDR of its own (the script's counts)."""
@@ -415,7 +452,7 @@ class Call:
         self._refuse(response.status, response.reason)
 
     def leg_confirmed(self, leg: IncomingLeg) -> None:
-        if self._ended:
+        if self._ended or leg is not self.incoming:
             return
         if self.late_offer and not self._late_answer(leg.remote_sdp):
             return

@@ -4,7 +4,8 @@ Owns :class:`Route` (the outcome) and :class:`DialPlan` (the matching).
 Numbers are matched in a fixed, documented order:
 
 1. the ``[[dialplan]]`` numbers (scripts such as ``*43`` echo, or aliases
-   that ring a user);
+   that ring a user), then the pickup prefix followed by an extension
+   (``**1002`` answers the call ringing at 1002);
 2. users' extensions;
 3. emergency numbers (always allowed, passed on as dialled);
 4. external numbers: normalised to E.164 with the platform's country
@@ -35,6 +36,8 @@ class RouteKind(enum.Enum):
     USER = "user"
     SCRIPT = "script"
     EXTERNAL = "external"
+    PICKUP = "pickup"
+    """Answer the call ringing at ``target`` (directed call pickup)."""
     REJECT = "reject"
 
 
@@ -81,12 +84,13 @@ class DialPlan:
 
     def __init__(self, platform: PlatformConfig, users: Iterable[UserConfig],
                  entries: Iterable[DialPlanEntry], *, emergency: Iterable[str] = (),
-                 premium: Iterable[str] = ()) -> None:
+                 premium: Iterable[str] = (), pickup_prefix: str = "**") -> None:
         self.platform = platform
         self.users: Mapping[str, UserConfig] = {u.extension: u for u in users}
         self.entries: Mapping[str, DialPlanEntry] = {e.number: e for e in entries}
         self.emergency = frozenset(emergency)
         self.premium = tuple(sorted(premium, key=len, reverse=True))
+        self.pickup_prefix = pickup_prefix
 
     def user(self, extension: str) -> UserConfig | None:
         """The user with ``extension``, or None."""
@@ -100,6 +104,11 @@ class DialPlan:
             if entry.app:
                 return Route(RouteKind.SCRIPT, entry.app, args=entry.args)
             return Route(RouteKind.USER, entry.target)
+        prefix = self.pickup_prefix
+        if prefix and dialled.startswith(prefix) and dialled[len(prefix):] in self.users:
+            if caller is None:
+                return Route.reject(403, "Forbidden (pickup is for users)")
+            return Route(RouteKind.PICKUP, dialled[len(prefix):])
         if dialled in self.users:
             return Route(RouteKind.USER, dialled)
         if dialled in self.emergency:

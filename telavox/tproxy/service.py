@@ -148,7 +148,8 @@ class SipServerService(LegHandlers, BaseApplication):
     def _dialplan(self, config: Any) -> DialPlan:
         return DialPlan(config.platform, config.users, config.dialplan,
                         emergency=self.tproxy.emergency_numbers,
-                        premium=self.tproxy.premium_prefixes)
+                        premium=self.tproxy.premium_prefixes,
+                        pickup_prefix=config.tproxy.pickup_prefix)
 
     # -- service ----------------------------------------------------------------------------
 
@@ -367,10 +368,27 @@ class SipServerService(LegHandlers, BaseApplication):
         if route.kind is RouteKind.SCRIPT:
             self._script(leg, caller, caller_uri or request.from_, dialled, route)
             return
+        if route.kind is RouteKind.PICKUP:
+            self._pickup(leg, caller, route.target)
+            return
         call = Call(self, leg, caller, caller_uri or request.from_, dialled, timer,
                     from_carrier=self.gateway_peers.allows(event.source))
         self.calls[call.call_id] = call
         call.start(route)
+
+    def _pickup(self, leg: IncomingLeg, picker: UserConfig | None, target: str) -> None:
+        """``**<ext>``: the call ringing at ``target`` is answered by ``leg``."""
+        ringing = next((c for c in self.calls.values() if isinstance(c, Call)
+                        and c.callee == target and c.state in ("calling", "ringing", "early")
+                        and c.b_endpoint is not None), None)
+        if ringing is None or picker is None or ringing.caller is picker:
+            self.counters["refused"] += 1
+            leg.reject(480, "Temporarily Unavailable (no call to pick up)")
+            return
+        self.log.info("{server}: {picker} picks up call {call_id} ringing at {target}",
+                      server=self.name, picker=picker.extension, call_id=ringing.call_id,
+                      target=target)
+        ringing.picked_up(leg, picker.extension)
 
     def hand_over(self, call: Call, route: Route, endpoint: MediaEndpoint,
                   session: LocalSession, answer: bytes, codec: str) -> bool:

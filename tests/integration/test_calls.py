@@ -179,3 +179,47 @@ class CallsTest(PhonesMixin, unittest.TestCase):
             self.fail("the unanswered call was answered")
         self.assertGreaterEqual(time.monotonic() - started, 2.5)
         yield wait(ringing[1].ended)
+
+    @defer.inlineCallbacks
+    def test_directed_pickup(self) -> Any:
+        """1001 calls 1002, whose phone rings; 1003 dials **1002 and gets the
+        call: 1002's ringing stops (CANCEL), 1001 and 1003 are answered and
+        hear each other."""
+        ringing: list[Call] = []
+
+        def ring(call: Call) -> None:
+            call.ring()
+            ringing.append(call)
+
+        alice = yield self.phone("1001")
+        yield self.phone("1002", ring)
+        carol = yield self.phone("1003")
+        provisional: defer.Deferred[None] = defer.Deferred()
+
+        def on_provisional(call: Call, response: Response) -> None:
+            if response.status == 180 and not provisional.called:
+                provisional.callback(None)
+
+        calling = alice.invite(f"sip:1002@{DOMAIN}", self.proxy, alice.rtp.sdp("alice"),
+                               on_provisional=on_provisional)
+        yield wait(provisional)
+        picked = yield wait(carol.invite(f"sip:**1002@{DOMAIN}", self.proxy,
+                                         carol.rtp.sdp("carol")))
+        original = yield wait(calling)
+        self.assertEqual((picked.state, original.state), ("confirmed", "confirmed"))
+        reason = yield wait(ringing[0].ended)
+        self.assertEqual(reason, "cancelled")
+        a_host, a_port = media_target(original.remote_sdp)
+        c_host, c_port = media_target(picked.remote_sdp)
+        for _ in range(50):
+            alice.rtp.send(a_host, a_port, 2, 0x1111, 0xA1)
+            carol.rtp.send(c_host, c_port, 2, 0x3333, 0xC3)
+            yield sleep(0.02)
+            if (sum(p[12] == 0xA1 for p in carol.rtp.received) >= 20
+                    and sum(p[12] == 0xC3 for p in alice.rtp.received) >= 20):
+                break
+        self.assertGreaterEqual(sum(p[12] == 0xA1 for p in carol.rtp.received), 20)
+        self.assertGreaterEqual(sum(p[12] == 0xC3 for p in alice.rtp.received), 20)
+        yield wait(original.bye())
+        reason = yield wait(picked.ended)
+        self.assertEqual(reason, "remote BYE")

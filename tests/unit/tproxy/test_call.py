@@ -788,3 +788,34 @@ def test_no_prack_gives_up_the_call() -> None:
     assert host.legs.responses[-1].status == 500
     assert host.legs.requests[-1].request.method == "CANCEL"
     assert call.state == "ended"
+
+
+def test_directed_pickup_answers_the_ringing_call() -> None:
+    """1003 dials **1002 while 1002 rings: the dial plan says pickup; the
+    call cancels 1002, answers 1003 from the B endpoint (bridged to A) and
+    answers the caller; the CDR names 1003."""
+    users = [UserConfig(extension="1001", password="x"),
+             UserConfig(extension="1002", password="x"),
+             UserConfig(extension="1003", password="x")]
+    host, call, _ = setup(users)
+    assert host.plan.route(host.plan.user("1003"), "**1002") == Route(RouteKind.PICKUP, "1002")
+    assert host.plan.route(None, "**1002").kind is RouteKind.REJECT
+    call.start(Route(RouteKind.USER, "1002"))
+    b_respond(host, 180)
+    picker_invite = message(
+        f"INVITE sip:**1002@{DOMAIN} SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-p1\n"
+        f"Max-Forwards: 69\nFrom: <sip:1003@{DOMAIN}>;tag=fp\nTo: <sip:**1002@{DOMAIN}>\n"
+        "Call-ID: call-p\nCSeq: 1 INVITE\nContact: <sip:1003@192.0.2.30:5066>\n"
+        "Content-Type: application/sdp\n", SDP_B.replace(b"5000", b"7000"))
+    picker = IncomingLeg(host.legs, None, picker_invite,  # type: ignore[arg-type]
+                         FakeTxn(picker_invite, SOURCE), host.contact())
+    call.picked_up(picker, "1003")
+    assert any(t.request.method == "CANCEL" for t in host.legs.requests)
+    oks = [r for r in host.legs.responses if r.status == 200]
+    assert {r.call_id for r in oks} == {"call-a", "call-p"}
+    assert call.b is picker and call.callee == "1003"
+    a_eid, b_eid = call.a_endpoint.endpoint_id, call.b_endpoint.endpoint_id  # type: ignore[union-attr]
+    assert (a_eid, b_eid) in host.media.connected
+    assert host.media.remote[b_eid][0].port == 7000
+    call.hangup("test")
+    assert host.cdrs[-1].callee == "1003"
