@@ -94,6 +94,25 @@ def media_target(body: bytes) -> tuple[str, int]:
 
 
 
+@defer.inlineCallbacks
+def hear_each_other(a: RtpPhone, a_target: tuple[str, int], b: RtpPhone,
+                    b_target: tuple[str, int], wanted: int = 20) -> Any:
+    """Send marked packets from each phone to its media target until each
+    has ``wanted`` of the other's (bounded); fires with (packets of ``a`` at
+    ``b``, packets of ``b`` at ``a``)."""
+    def counts() -> tuple[int, int]:
+        return (sum(p[12] == 0xA1 for p in b.received),
+                sum(p[12] == 0xB2 for p in a.received))
+
+    for _ in range(50):
+        a.send(*a_target, 2, 0x1111, 0xA1)
+        b.send(*b_target, 2, 0x2222, 0xB2)
+        yield sleep(0.02)
+        if min(counts()) >= wanted:
+            break
+    return counts()
+
+
 class PhonesMixin:
     """For a trial TestCase whose class has ``domain``, ``proxy_port`` and
     ``phone_host``: :meth:`new_phone` makes phones (user agent plus RTP

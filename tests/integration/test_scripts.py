@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 from helpers.agi import FastAgiServer
-from helpers.phones import PhonesMixin, media_target, sleep, wait
+from helpers.phones import PhonesMixin, hear_each_other, media_target, sleep, wait
 from helpers.process import PlatformProcess, free_port
 from helpers.sipserver import read_cdrs, sip_server_platform
 from twisted.internet import defer, threads
@@ -161,16 +161,9 @@ args = ["room1"]
             if answered and answered[0].state == "confirmed":
                 break
         self.assertTrue(answered and answered[0].state == "confirmed")
-        b_host, b_port = media_target(answered[0].remote_sdp)
-        for _ in range(50):
-            alice.rtp.send(host, port, 2, 0x1111, 0xA1)
-            bob.rtp.send(b_host, b_port, 2, 0x2222, 0xB2)
-            yield sleep(0.02)
-            if (sum(p[12] == 0xA1 for p in bob.rtp.received) >= 20
-                    and sum(p[12] == 0xB2 for p in alice.rtp.received) >= 20):
-                break
-        self.assertGreaterEqual(sum(p[12] == 0xA1 for p in bob.rtp.received), 20)
-        self.assertGreaterEqual(sum(p[12] == 0xB2 for p in alice.rtp.received), 20)
+        heard = yield hear_each_other(alice.rtp, (host, port), bob.rtp,
+                                      media_target(answered[0].remote_sdp))
+        self.assertGreaterEqual(min(heard), 20, heard)
         yield wait(call.bye())
         reason = yield wait(answered[0].ended, 15)
         self.assertEqual(reason, "remote BYE")
