@@ -55,6 +55,16 @@ def _domain_or_empty(inst: object, attr: attrs.Attribute[Any], value: str) -> No
         _domain(inst, attr, value)
 
 
+def _peers(inst: object, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    from telavox.transport.policy import PeerError, parse_peer
+
+    for entry in value:
+        try:
+            parse_peer(entry)
+        except PeerError as e:
+            raise ValueError(str(e)) from None
+
+
 def _digits(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
     if value and not value.isdigit():
         raise ValueError(f"{value!r} must be digits only")
@@ -145,9 +155,10 @@ class PlatformConfig:
                                validator=_digits)
     international_prefix: str = doc("Prefix of international numbers.", default="00",
                                     validator=_digits)
-    dns_servers: tuple[str, ...] = doc("DNS servers (host or host:port) for the trunks' "
-                                       "host names; empty: the system's resolv.conf.",
-                                       default=(), converter=tuple)
+    dns_servers: tuple[str, ...] = doc("DNS servers (address, address:port or [v6]:port) "
+                                       "for the trunks' host names; empty: the system's "
+                                       "resolv.conf.", default=(), converter=tuple,
+                                       validator=_peers)
 
 
 @attrs.frozen

@@ -60,7 +60,7 @@ from telavox.sip.uri import SipUri
 from telavox.transport.address import ListenAddress
 from telavox.transport.endpoint import SipEndpoint
 from telavox.transport.interfaces import ISipHandler
-from telavox.transport.policy import PeerPolicy
+from telavox.transport.policy import PeerPolicy, parse_peer
 
 __all__ = ["RESOLVE_INTERVAL", "GatewayService"]
 
@@ -236,11 +236,8 @@ class GatewayService(LegHandlers, BaseApplication):
             self._register(trunk)
 
     def _update_policy(self) -> None:
-        allowed: list[str] = []
-        for trunk in self.trunks:
-            allowed += [t.host for t in trunk.targets]
-            allowed += list(trunk.config.allow)
-        self.outside.policy = PeerPolicy.from_networks(tuple(allowed))
+        networks = tuple(n for t in self.trunks for n in t.sources.networks)
+        self.outside.policy = PeerPolicy(False, frozenset(), networks)
 
     def _destination(self, target: Target) -> Destination:
         return self.outside.destination(target.transport, target.host, target.port)
@@ -479,15 +476,9 @@ class GatewayService(LegHandlers, BaseApplication):
         call.start()
 
     def _trunk_of(self, host: str) -> Trunk | None:
-        """The trunk whose carrier sent from ``host`` (the first trunk when
-        only an ``allow`` network matched loosely)."""
-        for trunk in self.trunks:
-            if any(t.host == host for t in trunk.targets):
-                return trunk
-        for trunk in self.trunks:
-            if PeerPolicy.from_networks(trunk.config.allow).allows_host(host):
-                return trunk
-        return self.trunks[0] if self.trunks else None
+        """The first trunk whose carrier sends from ``host`` (the policy let
+        only such hosts through)."""
+        return next((t for t in self.trunks if t.sends_from(host)), None)
 
     @staticmethod
     def _inbound_caller(request: Request, trunk: Trunk | None) -> tuple[str, str, str]:
@@ -508,10 +499,10 @@ class GatewayService(LegHandlers, BaseApplication):
 
 
 def _dns_servers(servers: tuple[str, ...]) -> list[tuple[str, int]] | None:
+    """``host``, ``host:port`` or ``[v6]:port`` entries (checked by the
+    configuration) as (address, port), port 53 by default."""
     out = []
     for server in servers:
-        host, _, port = server.rpartition(":")
-        if not host:
-            host, port = server, "53"
-        out.append((host.strip("[]"), int(port)))
+        host, port = parse_peer(server)
+        out.append((host, port or 53))
     return out or None

@@ -25,6 +25,7 @@ from telavox.sip.message import Request, Response
 from telavox.sip.ua import authorize, new_cnonce
 from telavox.sip.uri import SipUri, parse_uri
 from telavox.tlb.health import HealthTracker
+from telavox.transport.policy import PeerPolicy
 
 __all__ = ["Trunk"]
 
@@ -49,6 +50,8 @@ class Trunk:
         self.targets: list[Target] = []
         """The carrier's addresses in failover order (RFC 3263)."""
         self.resolved = False
+        self.sources = PeerPolicy.from_networks(config.allow)
+        """Where the carrier sends from: its targets and ``allow`` networks."""
         self._health = HealthTracker([config.name], down_after=DOWN_AFTER, up_after=1)
         self.registered: bool | None = None
         """None until a registration (if any) has an outcome."""
@@ -89,7 +92,14 @@ class Trunk:
         """The carrier's addresses, as resolved."""
         self.targets = list(targets)
         self.resolved = True
+        self.sources = PeerPolicy.from_networks(
+            (*(t.host for t in self.targets), *self.config.allow))
         self._changed()
+
+    def sends_from(self, host: str) -> bool:
+        """True when ``host`` is one of the carrier's addresses or ``allow``
+        networks (so a request from it is this trunk's)."""
+        return self.sources.allows_host(host)
 
     def keepalive(self, status: int | None, now: float, reason: str = "") -> None:
         """The outcome of an OPTIONS keep-alive (None: no answer)."""
