@@ -358,12 +358,23 @@ caller_id_withheld = true
     def test_stranger_and_unknown_number_are_refused(self) -> Any:
         """An INVITE from an address that is no trunk's gets 403, and so does
         one sent to the gateway's platform side by anything but a SIP server
-        (a phone cannot skip the dial plan); a carrier's call to a number
-        that is no DID gets 404."""
+        (a phone cannot skip the dial plan); from a carrier, one requiring an
+        unknown extension gets 420 and one with a broken From 400; a
+        carrier's call to a number that is no DID gets 404."""
         for source, target in (("127.0.0.7", (GATEWAY_OUTSIDE, self.outside_port)),
                                (INSIDE, (INSIDE, self.inside_port))):
             data = yield threads.deferToThread(_stranger_invite, source, target)
             self.assertTrue(data.startswith(b"SIP/2.0 403"), (target, data))
+        # from the carrier's address but broken: an extension we lack, a From
+        # that does not parse
+        outside = (GATEWAY_OUTSIDE, self.outside_port)
+        data = yield threads.deferToThread(_stranger_invite, CARRIER, outside,
+                                           "Require: teleportation\r\n")
+        self.assertTrue(data.startswith(b"SIP/2.0 420"), data)
+        self.assertIn(b"Unsupported: teleportation", data)
+        data = yield threads.deferToThread(_stranger_invite, CARRIER, outside, "",
+                                           "<sip:broken@{source};tag=s2")
+        self.assertTrue(data.startswith(b"SIP/2.0 400"), data)
         sink = self.sink()
         # its own port: the 404 is retransmitted (SIPp does not ACK what it
         # did not expect) and must not reach the carrier of the next test
@@ -483,19 +494,25 @@ external_number = "+46812345699"
                         silent)
 
 
-def _stranger_invite(source: str, target: tuple[str, int]) -> bytes:
-    """Send an INVITE for 46812345600 from ``source`` to ``target``; the answer."""
+def _stranger_invite(source: str, target: tuple[str, int], extra: str = "",
+                     sender: str = "<sip:666@{source}>;tag=s1") -> bytes:
+    """Send an INVITE for 46812345600 from ``source`` to ``target`` (with
+    ``extra`` header lines and ``sender`` as From); the first answer that is
+    not 100 Trying."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
         stranger.bind((source, 0))
         stranger.settimeout(5)
         port = stranger.getsockname()[1]
         invite = (f"INVITE sip:46812345600@{target[0]} SIP/2.0\r\n"
                   f"Via: SIP/2.0/UDP {source}:{port};branch=z9hG4bK-stranger{port}\r\n"
-                  f"From: <sip:666@{source}>;tag=s1\r\nTo: <sip:46812345600@x>\r\n"
+                  f"From: {sender.format(source=source)}\r\nTo: <sip:46812345600@x>\r\n"
                   f"Call-ID: stranger-{port}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
-                  f"Contact: <sip:666@{source}:{port}>\r\nContent-Length: 0\r\n\r\n")
+                  f"Contact: <sip:666@{source}:{port}>\r\n{extra}Content-Length: 0\r\n\r\n")
         stranger.sendto(invite.encode(), target)
-        return stranger.recv(65536)
+        while True:
+            answer = stranger.recv(65536)
+            if not answer.startswith(b"SIP/2.0 100"):
+                return answer
 
 
 def _without_media_and_log_lines(text: str) -> str:

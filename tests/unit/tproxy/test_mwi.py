@@ -94,3 +94,17 @@ def test_refresh_and_unsubscribe_in_the_dialog() -> None:
     stray = subscribe(to_tag="nope")
     notifier.refresh(stray, FakeTxn(stray, SOURCE))  # type: ignore[arg-type]
     assert legs.responses[-1].status == 481
+
+
+def test_bad_expires_and_missing_user_are_refused() -> None:
+    """Expires that is not a number, or negative, is 400; a SUBSCRIBE
+    without an asserted user is 403; no subscription is kept."""
+    legs, notifier, _, _ = setup()
+    for expires in ("soon", "-5"):
+        request = subscribe(expires=expires)
+        notifier.subscribe(request, FakeTxn(request, SOURCE), "1001")  # type: ignore[arg-type]
+        assert legs.responses[-1].status == 400
+    request = subscribe()
+    notifier.subscribe(request, FakeTxn(request, SOURCE), None)  # type: ignore[arg-type]
+    assert legs.responses[-1].status == 403
+    assert len(notifier) == 0 and legs.sent("NOTIFY") == []

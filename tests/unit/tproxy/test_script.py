@@ -4,6 +4,7 @@ clock."""
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 import pytest
@@ -123,6 +124,26 @@ def test_digits_from_rtp_and_info_queue_in_order() -> None:
     waiting = results(channel.wait_digit(2))
     clock.advance(2)
     assert waiting == [""]
+
+
+def test_info_without_a_digit_is_refused() -> None:
+    """An INFO whose body carries no digit (another type, or junk) gets 415
+    with what we accept, and no digit is queued."""
+    host, channel, _, _ = setup()
+    channel.answer()
+    ack(channel)
+    for seq, (content_type, body) in enumerate((
+            ("text/plain", b"5"), ("application/dtmf-relay", b"junk"),
+            ("application/dtmf", b"55")), start=20):
+        info = message(
+            f"INFO sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-x\n"
+            f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+            f"To: <sip:1002@{DOMAIN}>;tag={channel.a.local_tag}\nCall-ID: call-a\n"
+            f"CSeq: {seq} INFO\nContent-Type: {content_type}\n", body)
+        channel.a.receive(info, FakeTxn(info, SOURCE))  # type: ignore[arg-type]
+        refused = host.legs.responses[-1]
+        assert refused.status == 415 and "dtmf" in (refused.headers.get("Accept") or "")
+    assert channel._digits == collections.deque()
 
 
 def test_record_is_mono_and_ends_on_a_digit_or_the_timeout() -> None:
