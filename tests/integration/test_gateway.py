@@ -151,12 +151,7 @@ class GatewayCallsTest(GatewayPlatform):
         cls.inside_port = free_port()
         cls.port_good = free_udp_port(CARRIER)
         extra = f"""
-[[gateways]]
-name = "gw1"
-listen = "udp:{INSIDE}:{cls.inside_port}"
-carrier_listen = "udp:{GATEWAY_OUTSIDE}:{cls.outside_port}"
-prefixes = [""]
-
+{gateway_toml("gw1", cls.outside_port, cls.inside_port)}
 [[gateways.trunks]]
 name = "silent"
 address = "sip:{CARRIER}:{cls.silent.port}"
@@ -442,12 +437,7 @@ class DnsTrunkTest(GatewayPlatform):
             cls.folder, domain=DOMAIN, passwords={}, proxy_port=cls.proxy_port,
             rtp_ports=(30300, 30399), media_address=MEDIA,
             platform_keys=f'dns_servers = ["127.0.0.1:{cls.dns.port}"]', extra=f"""
-[[gateways]]
-name = "gw3"
-listen = "udp:{INSIDE}:{free_port()}"
-carrier_listen = "udp:{GATEWAY_OUTSIDE}:{cls.outside_port}"
-prefixes = [""]
-
+{gateway_toml("gw3", cls.outside_port)}
 [[gateways.trunks]]
 name = "named"
 address = "sip:carrier.test"
@@ -492,6 +482,15 @@ external_number = "+46812345699"
         silent = self.silent.received()
         self.assertTrue(silent and silent[0].startswith(b"INVITE sip:+46812345678@carrier.test"),
                         silent)
+
+
+def gateway_toml(name: str, outside_port: int, inside_port: int = 0) -> str:
+    """The ``[[gateways]]`` table of a gateway hosted in the platform under
+    test: its platform side on INSIDE, its carrier side on GATEWAY_OUTSIDE,
+    carrying every number (its trunks follow in the caller's text)."""
+    return (f'[[gateways]]\nname = "{name}"\n'
+            f'listen = "udp:{INSIDE}:{inside_port or free_port()}"\n'
+            f'carrier_listen = "udp:{GATEWAY_OUTSIDE}:{outside_port}"\nprefixes = [""]\n')
 
 
 def _stranger_invite(source: str, target: tuple[str, int], extra: str = "",
@@ -553,12 +552,7 @@ class TrunkRegistrationTest(unittest.TestCase):
         platform = sip_server_platform(folder, domain=DOMAIN, passwords=PASSWORDS,
                                        proxy_port=free_port(), rtp_ports=(30200, 30299),
                                        extra=f"""
-[[gateways]]
-name = "gw2"
-listen = "udp:{INSIDE}:{free_port()}"
-carrier_listen = "udp:{GATEWAY_OUTSIDE}:{outside}"
-prefixes = [""]
-
+{gateway_toml("gw2", outside)}
 [[gateways.trunks]]
 name = "registered"
 address = "sip:{CARRIER}:{registrar_port}"
