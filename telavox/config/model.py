@@ -107,6 +107,11 @@ def _extension(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
         raise ValueError(f"{value!r} must be 1-64 characters of letters, digits and _.+*#-")
 
 
+def _digits_or_empty(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    if value and not (value.isascii() and value.isdigit() and len(value) <= 10):
+        raise ValueError(f"{value!r} must be up to 10 digits (or empty)")
+
+
 def _hex(pattern: re.Pattern[str], size: int) -> Any:
     def check(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
         if value and not pattern.match(value):
@@ -510,6 +515,24 @@ class TproxyConfig:
                              "WAV file's path, 'tone:<indications>' (e.g. "
                              "'tone:!440/200,!0/3800'), or '' for silence.",
                              default="default")
+    park_lot: str = doc("Call parking: a call transferred to this number (or a caller "
+                        "dialling it) waits in the first free slot, which is announced; "
+                        "empty: no parking.", default="", validator=_digits_or_empty)
+    park_slots: int = doc("Number of park slots, numbered after park_lot (700 with 20 "
+                          "slots: 701-720). Transferring to a free slot parks there; "
+                          "dialling a slot in use retrieves the call.", default=20,
+                          validator=_in_range(1, 100))
+    park_timeout: float = doc("Seconds a call stays parked before it rings back the user "
+                              "who parked it (then ends when nobody answers).",
+                              default=120.0, validator=_in_range(10, 3600))
+
+    def park_numbers(self) -> tuple[str, ...]:
+        """The park slots' numbers, in order (empty without a park lot)."""
+        if not self.park_lot:
+            return ()
+        width = len(self.park_lot)
+        return tuple(str(int(self.park_lot) + i).zfill(width)
+                     for i in range(1, self.park_slots + 1))
 
 
 @attrs.frozen
@@ -648,6 +671,11 @@ class Config:
                 problems.append((key, "needs either app or target"))
             elif entry.target and entry.target not in extensions:
                 problems.append((f"{key}.target", f"no user {entry.target}"))
+        parking = {self.tproxy.park_lot, *self.tproxy.park_numbers()}
+        taken = sorted(parking & (extensions | seen))
+        if self.tproxy.park_lot and taken:
+            problems.append(("tproxy.park_lot", f"park numbers {', '.join(taken)} are "
+                                                "already users or dial-plan numbers"))
         media = self.mediaserver
         if (media.carrier_address and media.carrier_address != media.address
                 and media.bind_host not in ("0.0.0.0", "::")):

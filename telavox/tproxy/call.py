@@ -64,6 +64,7 @@ from telavox.tproxy.media import (
     remote_from_answer,
     video_caps,
 )
+from telavox.tproxy.parking import ParkingLot
 from telavox.tproxy.sessiontimer import SessionTimer, negotiate
 
 __all__ = ["Call", "CallHost"]
@@ -82,6 +83,8 @@ class CallHost(Protocol):
     media_address: str
     music_on_hold: PlaySource | None
     carrier_media_address: str
+    parking: ParkingLot[Call] | None
+    park_timeout: float
 
     def user(self, extension: str) -> UserConfig | None:
         """The configured user with ``extension``."""
@@ -117,6 +120,9 @@ class CallHost(Protocol):
 
     def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
         """Run ``fn`` after ``delay`` seconds; returns an IDelayedCall."""
+
+    def prompt(self, name: str) -> str | None:
+        """The WAV file of the prompt ``name`` (``park-slot``, ``digits/7``)."""
 
     def hand_over(self, call: Call, route: Route, endpoint: MediaEndpoint,
                   session: LocalSession, answer: bytes, codec: str) -> bool:
@@ -179,6 +185,16 @@ class Call:
         """Endpoints hearing the music on hold now."""
         self._spare: list[Destination] = []
         """Gateways still to try when the current one answers 503/408/500."""
+        self.parked_in: str | None = None
+        """The park slot the caller (``a``) waits in, if parked."""
+        self.parker: str | None = None
+        """The user rung back when nobody retrieves the parked call."""
+        self.a_identity: NameAddr | None = None
+        """Who ``a`` is once a transfer made it the transferee (parked)."""
+        self._lot: ParkingLot[Call] | None = None
+        self._park_timer: Any = None
+        self._announcing: list[str] | None = None
+        """Prompts still to play before the music (the slot announcement)."""
         self._ended = False
         a_leg.listener = self
         a_leg.user_data = self
@@ -263,6 +279,9 @@ class Call:
         if route.kind is RouteKind.SCRIPT:
             # forwarded to a script (voicemail, an IVR): it takes the caller over
             self._hand_over(route)
+            return
+        if route.kind is RouteKind.PARK:
+            self._park_caller(route.target)
             return
         user = self.host.user(route.target) if route.kind is RouteKind.USER else None
         if user is not None and user.forward_always and self.hops < self.host.max_forward_hops:
@@ -458,6 +477,10 @@ class Call:
             return
         self.answer_time = time.time()
         self._arm_session_timer()
+        if self.parked_in is not None:
+            self.state = "parked"
+            self._announce_slot()
+            return
         self.state = "answered"
         self.host.publish(self, "answered")
 
@@ -480,6 +503,8 @@ class Call:
         return True
 
     def leg_cancelled(self, leg: IncomingLeg) -> None:
+        if leg is not self.incoming:
+            return  # a retriever gave up before its answer: the call stays parked
         if self.b is not None:
             self.b.abandon("caller cancelled")
         self.end("caller cancelled", disposition="cancelled")
@@ -512,6 +537,10 @@ class Call:
         if event.kind == "inactive":
             self.log.info("{call}: ended: no RTP", call=repr(self))
             self.hangup("RTP timeout")
+        elif (event.kind == "play_done" and event.detail == "finished"
+              and self._announcing is not None and self.a_endpoint is not None
+              and event.endpoint_id == self.a_endpoint.endpoint_id):
+            self._next_announcement()
 
     def leg_acked(self, leg: Leg, ack: Request) -> None:
         """The ACK of a re-INVITE's 2xx: each side's media was settled when
@@ -553,7 +582,7 @@ class Call:
         """A re-INVITE/UPDATE from ``leg``: answered from its endpoint, then
         re-offered to the other side in the same direction."""
         mine, session, theirs, their_session = self._sides(leg)
-        if mine is None or theirs is None:
+        if mine is None:
             leg.respond(request, txn, 500, "Server Internal Error (no media)")
             return
         if not request.body:
@@ -582,6 +611,8 @@ class Call:
         if leg is self.a and held != self.a_held:
             self.a_held = held
             self.host.publish(self, "held" if held else "resumed")
+        if theirs is None:
+            return  # parked: nobody on the other side to tell
         self._music_on_hold(theirs, held)
         other = self._other(leg)
         if other is None or other.ended or other.dialog is None:
@@ -698,14 +729,33 @@ class Call:
         if replaces is not None:
             self._attended(leg, request, txn, transferee, replaces)
             return
-        transferor_user = self.caller if leg is self.a and self.caller is not None else (
-            self.host.user(self.callee) if leg is self.b else None)
+        transferor_user = self._user_of(leg)
         route = self.host.route(transferor_user, target)
         if route.kind is RouteKind.SCRIPT:
             route = Route.reject(501, f"Not Implemented (script {route.target})")
         leg.respond(request, txn, 202, "Accepted")
-        self.transfer = Transfer(transferor=leg, transferee=transferee, target=target)
-        self._notify(leg, 100, "Trying", final=False)
+        if route.kind is RouteKind.PARK:
+            self._park_transferee(leg, transferee, route.target, transferor_user)
+            return
+        self._transfer_to(leg, transferee, target, route, _referred_by(request))
+
+    def _user_of(self, leg: Leg) -> UserConfig | None:
+        """The user on the far end of ``leg`` (None: an outside party)."""
+        if leg is self.a:
+            if leg is self.incoming:
+                return self.caller
+            uri = self.a_identity.uri if self.a_identity is not None else None
+            return self.host.user(uri.user) if isinstance(uri, SipUri) and uri.user else None
+        return self.host.user(self.callee) if leg is self.b else None
+
+    def _transfer_to(self, transferor: Leg | None, transferee: Leg, target: str,
+                     route: Route, referred_by: str | None) -> None:
+        """Call ``target`` (by ``route``) for ``transferee`` and connect the
+        two when it answers; ``transferor`` (None: nobody, e.g. a parked
+        call ringing its parker back) hears of progress by NOTIFY."""
+        self.transfer = Transfer(transferor=transferor, transferee=transferee, target=target,
+                                 transferor_gone=transferor is None)
+        self._notify(transferor, 100, "Trying", final=False)
         if route.kind is RouteKind.REJECT:
             self._transfer_failed(None, route.status, route.reason)
             return
@@ -727,9 +777,9 @@ class Call:
             transfer.leg = z
             uri = SipUri(user=route.target, host=self.host.domain)
             offer = make_offer(endpoint, session, prefer=self.codec or None, video=self.video)
+            extra = (("Referred-By", referred_by),) if referred_by else ()
             z.invite_to(uri, dest, from_=self._identity_of(transferee), to=NameAddr(uri=uri),
-                        body=offer, extra=(("Referred-By", _referred_by(request)),),
-                        user_agent=self.host.user_agent)
+                        body=offer, extra=extra, user_agent=self.host.user_agent)
             self.host.register_leg(z)
             transfer.timer = self.host.call_later(self.host.no_answer_timeout,
                                                   self._transfer_timeout)
@@ -755,6 +805,17 @@ class Call:
                 or other_call._ended or replaced.dialog is None
                 or (from_tag and replaced.dialog.remote_tag != from_tag)):
             leg.respond(request, txn, 481, "Call/Transaction Does Not Exist (Replaces)")
+            return
+        if other_call.parked_in is not None and replaced is other_call.a:
+            # the transferor parked itself (it called the lot) and now hands
+            # the transferee over: the transferee takes its slot
+            slot = other_call.parked_in
+            other_call._unpark()
+            other_call.hangup("replaced")
+            leg.respond(request, txn, 202, "Accepted")
+            self._notify(leg, 200, "OK", final=True)
+            parker = self._user_of(leg)
+            self._leave_parked(leg, transferee, slot, parker.extension if parker else None)
             return
         target_leg = other_call._other(replaced)
         if target_leg is None or target_leg.ended or not other_call.answer_time:
@@ -783,6 +844,175 @@ class Call:
         for side in (self.a, self.b):
             self._resume(side)
 
+    # -- parking ----------------------------------------------------------------------------
+
+    def _park_caller(self, number: str) -> None:
+        """The caller dialled the park lot (or a free slot): it is answered
+        and waits there, hearing its slot and then the music on hold."""
+        lot = self.host.parking
+        slot = lot.slot_for(number) if lot is not None else None
+        if slot is None:
+            self._refuse(486, "Busy Here (no free park slot)")
+            return
+        if self.b_endpoint is not None:
+            self.host.media.release(self.b_endpoint.endpoint_id).addErrback(lambda f: None)
+            self.b_endpoint = None
+        self.incoming.answer(self.a_answer, extra=self._timer_headers(self.session_timer))
+        self.state = "answering"
+        self._park(slot, None)  # announced once the caller's ACK comes
+
+    def _park_transferee(self, transferor: Leg, transferee: Leg, number: str,
+                         parker: UserConfig | None) -> None:
+        """A blind transfer to the park lot or a slot (REFER already
+        accepted): the transferee is parked and the transferor let go; a
+        full lot or a taken slot fails the transfer with 486, and the
+        transferor keeps its call."""
+        lot = self.host.parking
+        slot = lot.slot_for(number) if lot is not None else None
+        if slot is None:
+            self._notify(transferor, 486, "Busy Here (no free park slot)", final=True)
+            return
+        self._notify(transferor, 200, "OK", final=True)
+        self._leave_parked(transferor, transferee, slot, parker.extension if parker else None)
+
+    def _leave_parked(self, transferor: Leg, transferee: Leg, slot: str,
+                      parker: str | None) -> None:
+        """End ``transferor``'s part and park ``transferee`` in ``slot``."""
+        mine, session, theirs, _ = self._sides(transferee)
+        self.a_identity = self._identity_of(transferee)
+        transferor.hangup("parked")
+        self.host.unregister_leg(transferor)
+        if theirs is not None:
+            self.host.media.release(theirs.endpoint_id).addErrback(lambda f: None)
+        self.a, self.a_endpoint, self.a_session = transferee, mine, session
+        self.b, self.b_endpoint = None, None
+        self.b_session = LocalSession(self.host.media_address)
+        self.media_connected = False
+        if mine is not None:
+            self._moh.discard(mine.endpoint_id)  # the announcement replaces it
+        self._resume(transferee)  # the transferor held it before the REFER
+        self._park(slot, parker)
+        self.state = "parked"
+        self._announce_slot()
+
+    def _park(self, slot: str, parker: str | None) -> None:
+        lot = self.host.parking
+        assert lot is not None
+        lot.take(slot, self)
+        self._lot, self.parked_in, self.parker = lot, slot, parker
+        self._park_timer = self.host.call_later(self.host.park_timeout, self._park_expired)
+        self.log.info("{call}: parked in {slot}", call=repr(self), slot=slot)
+        self.host.publish(self, "parked")
+
+    def _unpark(self) -> None:
+        if self._park_timer is not None and self._park_timer.active():
+            self._park_timer.cancel()
+        self._park_timer = None
+        if self._lot is not None and self.parked_in is not None:
+            self._lot.release(self.parked_in, self)
+        self.parked_in = None
+
+    def _announce_slot(self) -> None:
+        """Tell the parked party its slot, then play the music on hold."""
+        slot = self.parked_in or ""
+        names = ["park-slot"] + [f"digits/{d}" for d in slot]
+        self._announcing = [p for p in map(self.host.prompt, names) if p]
+        self._next_announcement()
+
+    def _next_announcement(self) -> None:
+        endpoint = self.a_endpoint
+        if endpoint is None or self._ended or self._announcing is None:
+            return
+        if not self._announcing:
+            self._announcing = None
+            self._music_on_hold(endpoint, True)
+            return
+        source = PlaySource(path=self._announcing.pop(0))
+        self.host.media.play(endpoint.endpoint_id, source).addErrback(
+            lambda f: self._next_announcement())
+
+    def _park_expired(self) -> None:
+        """Nobody retrieved the call: it rings the user who parked it (the
+        caller keeps hearing the music), or ends when there is none."""
+        self._park_timer = None
+        slot = self.parked_in
+        if self._ended or slot is None:
+            return
+        self._unpark()
+        parker = self.host.user(self.parker) if self.parker else None
+        if parker is None:
+            self.log.info("{call}: nobody retrieved it from {slot}", call=repr(self), slot=slot)
+            self.hangup("park timeout")
+            return
+        self.log.info("{call}: nobody retrieved it from {slot}; ringing {parker}",
+                      call=repr(self), slot=slot, parker=parker.extension)
+        self.state = "answered"
+        self._transfer_to(None, self.a, parker.extension,
+                          self.host.route(parker, parker.extension), None)
+
+    def retrieve(self, leg: IncomingLeg, retriever: UserConfig) -> None:
+        """``retriever`` dialled the slot this call is parked in (``leg``,
+        its INVITE): the parked party and the retriever are connected and
+        the call goes on between them."""
+        slot = self.parked_in
+        parked = self.a_endpoint
+        if self._ended or slot is None or parked is None:
+            leg.reject(480, "Temporarily Unavailable (nothing parked there)")
+            return
+        try:
+            offer = parse_body(leg.remote_sdp) if leg.remote_sdp else None
+            if offer is None:
+                raise SdpProblemError(488, "Not Acceptable Here (retrieving needs an offer)")
+        except SdpProblemError as e:
+            leg.reject(e.status, e.reason)
+            return
+        self._unpark()
+        leg.listener = self
+        leg.user_data = self
+        media = self.host.media
+
+        def allocated(endpoint: MediaEndpoint) -> None:
+            if self._ended or leg.state.value != "proceeding":
+                media.release(endpoint.endpoint_id).addErrback(lambda f: None)
+                if not self._ended and self.parked_in is None and self._lot is not None \
+                        and self._lot.slot_for(slot) == slot:
+                    self._park(slot, self.parker)  # the retriever gave up
+                if leg.state.value == "proceeding":
+                    leg.reject(480, "Temporarily Unavailable (the parked call ended)")
+                return
+            session = LocalSession(self.host.media_address)
+            try:
+                body, streams, _ = answer_offer(offer, endpoint, session,
+                                                self._signalling_address(leg),
+                                                prefer=self.codec or None)
+            except SdpProblemError as e:
+                media.release(endpoint.endpoint_id).addErrback(lambda f: None)
+                leg.reject(e.status, e.reason)
+                self._park(slot, self.parker)
+                return
+            self._announcing = None
+            self._moh.discard(parked.endpoint_id)
+            media.stop_play(parked.endpoint_id).addErrback(lambda f: None)
+            self.b, self.b_endpoint, self.b_session = leg, endpoint, session
+            self.host.register_leg(leg)
+            media.set_remote(endpoint.endpoint_id, streams)
+            media.connect(parked.endpoint_id, endpoint.endpoint_id)
+            self.media_connected = True
+            self.callee = retriever.extension
+            self.state = "answered"
+            leg.answer(body)
+            self.log.info("{call}: {user} retrieved it from {slot}", call=repr(self),
+                          user=retriever.extension, slot=slot)
+            self.host.publish(self, "retrieved")
+
+        def failed(failure: Any) -> None:
+            if leg.state.value == "proceeding":
+                leg.reject(503, "Service Unavailable (no media)")
+            if not self._ended:
+                self._park(slot, self.parker)
+
+        media.allocate(self.call_id, self.kinds).addCallbacks(allocated, failed)
+
     def detach(self, leg: Leg) -> tuple[MediaEndpoint | None, LocalSession]:
         """Give ``leg`` (and its endpoint) to another call, which replaces
         this one: the other leg is hung up and the call ends as replaced."""
@@ -809,6 +1039,8 @@ class Call:
 
     def _identity_of(self, leg: Leg) -> NameAddr:
         """Who ``leg``'s far end is, for the From of a leg made for it."""
+        if leg is self.a and self.a_identity is not None:
+            return self.a_identity
         if leg is self.incoming:
             return NameAddr(uri=SipUri(user=self._caller_user(), host=self.host.domain),
                             display_name=self.caller.name if self.caller and self.caller.name
@@ -817,8 +1049,8 @@ class Call:
         return NameAddr(uri=SipUri(user=self.callee, host=self.host.domain),
                         display_name=user.name if user is not None and user.name else None)
 
-    def _notify(self, leg: Leg, status: int, reason: str, *, final: bool) -> None:
-        if leg.ended or leg.dialog is None:
+    def _notify(self, leg: Leg | None, status: int, reason: str, *, final: bool) -> None:
+        if leg is None or leg.ended or leg.dialog is None:
             return
         state = "terminated;reason=noresource" if final else "active;expires=60"
         leg.request("NOTIFY", body=f"SIP/2.0 {status} {reason}\r\n".encode(),
@@ -856,10 +1088,12 @@ class Call:
         old_endpoint = _old
         self.host.media.set_remote(transfer.endpoint.endpoint_id, streams)
         if mine is not None:
+            self._music_on_hold(mine, False)
             self.host.media.connect(mine.endpoint_id, transfer.endpoint.endpoint_id)
         self._notify(transfer.transferor, 200, "OK", final=True)
-        transfer.transferor.hangup("transferred")
-        self.host.unregister_leg(transfer.transferor)
+        if transfer.transferor is not None:
+            transfer.transferor.hangup("transferred")
+            self.host.unregister_leg(transfer.transferor)
         if old_endpoint is not None:
             self.host.media.release(old_endpoint.endpoint_id).addErrback(lambda f: None)
         # the call is now transferee ↔ target
@@ -941,6 +1175,8 @@ class Call:
         if self.transfer is not None:
             transfer, self.transfer = self.transfer, None
             self._stop_transfer(transfer)
+        self._announcing = None
+        self._unpark()
         self.state = "ended"
         self._release()
         for leg in (self.a, self.b):
@@ -1000,7 +1236,7 @@ class Transfer:
     """A blind transfer in progress: who asked (``transferor``), who is
     moved (``transferee``), the target and the leg and endpoint made for it."""
 
-    transferor: Leg
+    transferor: Leg | None
     transferee: Leg
     target: str
     leg: OutgoingLeg | None = None

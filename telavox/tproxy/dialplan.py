@@ -5,7 +5,9 @@ Numbers are matched in a fixed, documented order:
 
 1. the ``[[dialplan]]`` numbers (scripts such as ``*43`` echo, or aliases
    that ring a user), then the pickup prefix followed by an extension
-   (``**1002`` answers the call ringing at 1002);
+   (``**1002`` answers the call ringing at 1002), then the park lot and its
+   slots (``700`` parks, ``701`` parks there or retrieves the call parked
+   there);
 2. users' extensions;
 3. emergency numbers (always allowed, passed on as dialled);
 4. external numbers: normalised to E.164 with the platform's country
@@ -38,6 +40,8 @@ class RouteKind(enum.Enum):
     EXTERNAL = "external"
     PICKUP = "pickup"
     """Answer the call ringing at ``target`` (directed call pickup)."""
+    PARK = "park"
+    """The park lot (``target`` its number: the first free slot) or one slot."""
     REJECT = "reject"
 
 
@@ -84,13 +88,16 @@ class DialPlan:
 
     def __init__(self, platform: PlatformConfig, users: Iterable[UserConfig],
                  entries: Iterable[DialPlanEntry], *, emergency: Iterable[str] = (),
-                 premium: Iterable[str] = (), pickup_prefix: str = "**") -> None:
+                 premium: Iterable[str] = (), pickup_prefix: str = "**",
+                 park: Iterable[str] = ()) -> None:
         self.platform = platform
         self.users: Mapping[str, UserConfig] = {u.extension: u for u in users}
         self.entries: Mapping[str, DialPlanEntry] = {e.number: e for e in entries}
         self.emergency = frozenset(emergency)
         self.premium = tuple(sorted(premium, key=len, reverse=True))
         self.pickup_prefix = pickup_prefix
+        self.park = frozenset(park)
+        """The park lot's number and its slots'."""
 
     def user(self, extension: str) -> UserConfig | None:
         """The user with ``extension``, or None."""
@@ -109,6 +116,10 @@ class DialPlan:
             if caller is None:
                 return Route.reject(403, "Forbidden (pickup is for users)")
             return Route(RouteKind.PICKUP, dialled[len(prefix):])
+        if dialled in self.park:
+            if caller is None:
+                return Route.reject(403, "Forbidden (parking is for users)")
+            return Route(RouteKind.PARK, dialled)
         if dialled in self.users:
             return Route(RouteKind.USER, dialled)
         if dialled in self.emergency:

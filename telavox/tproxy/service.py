@@ -23,7 +23,7 @@ from zope.interface import implementer
 from telavox.b2bua.endpoint import EndpointLegHost, LegHandlers, LegTable
 from telavox.b2bua.leg import IncomingLeg, Leg, LegHost
 from telavox.base import BaseApplication, Platform
-from telavox.config.model import PoolMemberConfig, UserConfig
+from telavox.config.model import PoolMemberConfig, TproxyConfig, UserConfig
 from telavox.interfaces import IMailboxes, IMediaServer, IScriptServer, ITlb
 from telavox.records import (
     CallEvent,
@@ -33,6 +33,7 @@ from telavox.records import (
     MediaEvent,
     PlaySource,
 )
+from telavox.scriptserver.sounds import SoundLibrary
 from telavox.sip.hdrtypes import HeaderError, NameAddr
 from telavox.sip.message import Request, new_tag
 from telavox.sip.transaction import (
@@ -40,12 +41,13 @@ from telavox.sip.transaction import (
     RequestIn,
 )
 from telavox.sip.uri import SipUri
-from telavox.sounds import MUSIC_ON_HOLD
+from telavox.sounds import MUSIC_ON_HOLD, SOUNDS_DIR
 from telavox.tproxy.call import ALLOW, Call
 from telavox.tproxy.dialplan import DialPlan, Route, RouteKind
 from telavox.tproxy.media import LocalSession
 from telavox.tproxy.mwi import EVENT as MWI_EVENT
 from telavox.tproxy.mwi import MwiNotifier
+from telavox.tproxy.parking import ParkingLot
 from telavox.tproxy.script import ScriptChannel
 from telavox.tproxy.sessiontimer import SUPPORTED, negotiate, unsupported
 from telavox.transport.address import ListenAddress
@@ -112,6 +114,13 @@ class SipServerService(LegHandlers, BaseApplication):
         self.user_agent = self.tproxy.user_agent
         self.music_on_hold = music_source(self.tproxy.music_on_hold)
         self.dialplan = self._dialplan(config)
+        self.parking: ParkingLot[Call] | None = None
+        self.park_timeout = self.tproxy.park_timeout
+        self._set_parking(config.tproxy)
+        folders = [str(Path(config.platform.data_dir) / d)
+                   for d in config.scriptserver.sounds_dirs]
+        self.sounds = SoundLibrary((*folders, str(SOUNDS_DIR)))
+        self.language = config.scriptserver.language
         self.calls: dict[str, Call | ScriptChannel] = {}
         self.table = LegTable(platform.reactor.callLater, self.legs.timers.timeout)
         self.mwi = MwiNotifier(self.legs, self._mailbox_counts, self.contact, self.domain,
@@ -149,7 +158,9 @@ class SipServerService(LegHandlers, BaseApplication):
         return DialPlan(config.platform, config.users, config.dialplan,
                         emergency=self.tproxy.emergency_numbers,
                         premium=self.tproxy.premium_prefixes,
-                        pickup_prefix=config.tproxy.pickup_prefix)
+                        pickup_prefix=config.tproxy.pickup_prefix,
+                        park=(config.tproxy.park_lot, *config.tproxy.park_numbers())
+                        if config.tproxy.park_lot else ())
 
     # -- service ----------------------------------------------------------------------------
 
@@ -215,8 +226,18 @@ class SipServerService(LegHandlers, BaseApplication):
         return defer.gatherResults(deferreds, consumeErrors=True).addCallback(lambda _: None)
 
     def config_changed(self, config: Any) -> None:
-        """New users and dial plan apply to new calls."""
+        """New users, dial plan and park lot apply to new calls (parked
+        calls stay where they are)."""
         self.dialplan = self._dialplan(config)
+        self._set_parking(config.tproxy)
+
+    def _set_parking(self, section: TproxyConfig) -> None:
+        self.park_timeout = section.park_timeout
+        slots = section.park_numbers()
+        lot = self.parking
+        if lot is not None and lot.lot == section.park_lot and lot.slots == slots:
+            return
+        self.parking = ParkingLot(section.park_lot, slots) if section.park_lot else None
 
     def health(self) -> Health:
         return Health.ok() if self.running else Health.down("not running")
@@ -227,6 +248,7 @@ class SipServerService(LegHandlers, BaseApplication):
         out["legs"] = len(self.table)
         out["mwi_subscriptions"] = len(self.mwi)
         out["media_endpoints"] = len(self.media.endpoint_ids())
+        out["parked"] = len(self.parking) if self.parking is not None else 0
         return out
 
     # -- CallHost -------------------------------------------------------------------------
@@ -371,6 +393,11 @@ class SipServerService(LegHandlers, BaseApplication):
         if route.kind is RouteKind.PICKUP:
             self._pickup(leg, caller, route.target)
             return
+        parked = self.parking.occupant(route.target) if (
+            route.kind is RouteKind.PARK and self.parking is not None) else None
+        if parked is not None and caller is not None:
+            parked.retrieve(leg, caller)
+            return
         call = Call(self, leg, caller, caller_uri or request.from_, dialled, timer,
                     from_carrier=self.gateway_peers.allows(event.source))
         self.calls[call.call_id] = call
@@ -389,6 +416,9 @@ class SipServerService(LegHandlers, BaseApplication):
                       server=self.name, picker=picker.extension, call_id=ringing.call_id,
                       target=target)
         ringing.picked_up(leg, picker.extension)
+
+    def prompt(self, name: str) -> str | None:
+        return self.sounds.find(name, self.language)
 
     def hand_over(self, call: Call, route: Route, endpoint: MediaEndpoint,
                   session: LocalSession, answer: bytes, codec: str) -> bool:

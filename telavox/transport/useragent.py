@@ -131,6 +131,8 @@ class Call:
         self.provisional: list[Response] = []
         self.ended: defer.Deferred[str] = defer.Deferred()
         self.end_reason: str | None = None
+        self.notifies: list[Request] = []
+        """NOTIFYs received inside the call (see :meth:`send_request`)."""
         # outgoing side
         self.on_provisional: Callable[[Call, Response], object] | None = None
         self._answered: defer.Deferred[Call] | None = None
@@ -164,6 +166,21 @@ class Call:
         d = self.ua._bye(dialog)
         self._end("local BYE")
         return d
+
+    def send_request(self, method: str, *, extra: tuple[tuple[str, str], ...] = (),
+                     body: bytes = b"", content_type: str | None = None
+                     ) -> defer.Deferred[Response]:
+        """Send ``method`` (REFER, INFO, ...) inside the confirmed call;
+        fires with its final response.  NOTIFYs that come back in the
+        dialog (a REFER's progress) are answered 200 and kept in
+        :attr:`notifies`."""
+        dialog = self.dialog
+        if dialog is None or self.state != "confirmed":
+            return defer.fail(RuntimeError(f"cannot send {method} in state {self.state}"))
+        dest = self.ua.destination_for(dialog.next_hop)
+        request = dialog.create_request(method, via=self.ua.endpoint.via_for(dest), body=body,
+                                        content_type=content_type, extra=extra)
+        return self.ua.send(request, dest, dialog)
 
     def _end(self, reason: str) -> None:
         if self.state == "ended":
@@ -565,6 +582,9 @@ class UserAgent:
             call._end("remote BYE")
         elif request.method == "OPTIONS":
             endpoint.reply(event, 200, extra=self._capabilities())
+        elif request.method == "NOTIFY":
+            call.notifies.append(request)
+            endpoint.reply(event, 200)
         elif request.method == "INVITE":
             endpoint.reply(event, 488, "Session Changes Not Supported")
         else:

@@ -52,7 +52,7 @@ class CallsTest(PhonesMixin, unittest.TestCase):
         cls.platform = sip_server_platform(
             cls.folder, domain=DOMAIN, passwords=PASSWORDS, proxy_port=cls.proxy_port,
             rtp_ports=(RTP_LOW, RTP_HIGH), names=True,
-            extra="[tproxy]\nno_answer_timeout = 3.0\n")
+            extra="[tproxy]\nno_answer_timeout = 3.0\npark_lot = \"700\"\npark_slots = 5\n")
         cls.platform.start()
 
     @classmethod
@@ -215,3 +215,55 @@ class CallsTest(PhonesMixin, unittest.TestCase):
         yield wait(original.bye())
         reason = yield wait(picked.ended)
         self.assertEqual(reason, "remote BYE")
+
+    @defer.inlineCallbacks
+    def test_park_by_blind_transfer_and_retrieve(self) -> Any:
+        """1001 calls 1002, who transfers the call to the park lot (REFER to
+        700): 1002 hears NOTIFY 200 and gets BYE; 1001 hears its slot and
+        the music (RTP from the mediaserver while nobody talks to it); 1003
+        dials 701, is answered, and 1001 and 1003 hear each other."""
+        answered: list[Call] = []
+
+        def on_invite(call: Call) -> None:
+            answered.append(call)
+            call.answer(bob.rtp.sdp("bob")).addErrback(lambda f: None)
+
+        alice = yield self.phone("1001")
+        bob = yield self.phone("1002", on_invite)
+        carol = yield self.phone("1003")
+        original = yield wait(alice.invite(f"sip:1002@{DOMAIN}", self.proxy,
+                                           alice.rtp.sdp("alice")))
+        for _ in range(50):
+            if answered and answered[0].state == "confirmed":
+                break
+            yield sleep(0.02)
+        transferor = answered[0]
+        response = yield wait(transferor.send_request(
+            "REFER", extra=(("Refer-To", f"<sip:700@{DOMAIN}>"),
+                            ("Referred-By", f"<sip:1002@{DOMAIN}>"))))
+        self.assertEqual(response.status, 202)
+        reason = yield wait(transferor.ended)
+        self.assertEqual(reason, "remote BYE")
+        self.assertTrue(transferor.notifies[-1].body.startswith(b"SIP/2.0 200"),
+                        transferor.notifies)
+        alice.rtp.received.clear()
+        yield sleep(0.6)
+        announced = [p for p in alice.rtp.received if p[12] != 0xB2]
+        self.assertGreaterEqual(len(announced), 15)  # ~50 packets/s of prompt
+        self.assertGreater(len(set(p[12:] for p in announced)), 5)  # not one silence frame
+        picked = yield wait(carol.invite(f"sip:701@{DOMAIN}", self.proxy,
+                                         carol.rtp.sdp("carol")))
+        self.assertEqual(picked.state, "confirmed")
+        heard = yield hear_each_other(alice.rtp, media_target(original.remote_sdp),
+                                      carol.rtp, media_target(picked.remote_sdp))
+        self.assertGreaterEqual(min(heard), 20, heard)
+        yield wait(picked.bye())
+        reason = yield wait(original.ended)
+        self.assertEqual(reason, "remote BYE")
+        rows: list[dict[str, str]] = []
+        for _ in range(40):
+            yield sleep(0.1)
+            rows = [r for r in self.cdrs() if r["caller"] == "1001" and r["callee"] == "1003"]
+            if rows:
+                break
+        self.assertTrue(rows, self.cdrs())

@@ -127,6 +127,11 @@ class Host:
     index: dict[tuple[str, str], Any] = attrs.Factory(dict)
     gateway_ports: list[int] = attrs.Factory(lambda: [5090])
     handed: list[Any] = attrs.Factory(list)
+    parking: Any = None
+    park_timeout: float = 120.0
+
+    def prompt(self, name: str) -> str | None:
+        return f"/prompts/{name}.wav"
 
     def user(self, extension: str) -> UserConfig | None:
         return self.plan.user(extension)
