@@ -777,8 +777,13 @@ class Call:
             transfer.leg = z
             uri = SipUri(user=route.target, host=self.host.domain)
             offer = make_offer(endpoint, session, prefer=self.codec or None, video=self.video)
-            extra = (("Referred-By", referred_by),) if referred_by else ()
-            z.invite_to(uri, dest, from_=self._identity_of(transferee), to=NameAddr(uri=uri),
+            extra: tuple[tuple[str, str], ...] = (
+                (("Referred-By", referred_by),) if referred_by else ())
+            identity = self._identity_of(transferee)
+            if route.kind is RouteKind.ELSEWHERE:
+                # the SIP server that is home to the target trusts us to say who
+                extra += (("P-Asserted-Identity", str(NameAddr(uri=identity.uri))),)
+            z.invite_to(uri, dest, from_=identity, to=NameAddr(uri=uri),
                         body=offer, extra=extra, user_agent=self.host.user_agent)
             self.host.register_leg(z)
             transfer.timer = self.host.call_later(self.host.no_answer_timeout,
@@ -859,7 +864,7 @@ class Call:
             self.b_endpoint = None
         self.incoming.answer(self.a_answer, extra=self._timer_headers(self.session_timer))
         self.state = "answering"
-        self._park(slot, None)  # announced once the caller's ACK comes
+        self._park(slot, self.parker)  # announced once the caller's ACK comes
 
     def _park_transferee(self, transferor: Leg, transferee: Leg, number: str,
                          parker: UserConfig | None) -> None:
@@ -1210,7 +1215,8 @@ def place_b_leg(host: CallHost, listener: Any, route: Route, dest: Destination,
     """Send the INVITE of a B leg toward ``route`` (a user through
     sipproxy, a number through a gateway) offering ``endpoint`` with
     ``codec`` first, from ``caller_user``; returns the leg (registered with
-    the host, reporting to ``listener``) and its new session.  Toward a
+    the host, reporting to ``listener``) and its new session.  Toward
+    another SIP server (a target homed there) the caller is asserted; toward a
     gateway the caller is asserted (the gateway presents its external
     number, or nothing when withheld) and the carrier-facing media address
     is offered."""
@@ -1221,9 +1227,9 @@ def place_b_leg(host: CallHost, listener: Any, route: Route, dest: Destination,
     offer = make_offer(endpoint, session, prefer=codec or None, video=video)
     from_ = NameAddr(uri=SipUri(user=caller_user, host=host.domain),
                      display_name=display_name)
-    if route.kind is RouteKind.EXTERNAL:
+    if route.kind in (RouteKind.EXTERNAL, RouteKind.ELSEWHERE):
         extra += (("P-Asserted-Identity", f"<sip:{caller_user}@{host.domain}>"),)
-        if privacy:
+        if privacy and route.kind is RouteKind.EXTERNAL:
             extra += (("Privacy", privacy),)
     leg.invite_to(uri, dest, from_=from_, to=NameAddr(uri=uri), body=offer, extra=extra,
                   user_agent=host.user_agent)

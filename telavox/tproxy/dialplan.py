@@ -42,6 +42,9 @@ class RouteKind(enum.Enum):
     """Answer the call ringing at ``target`` (directed call pickup)."""
     PARK = "park"
     """The park lot (``target`` its number: the first free slot) or one slot."""
+    ELSEWHERE = "elsewhere"
+    """A script or park number (``target``) whose home is another SIP server
+    of the pool (``home``, its transport:host:port): the call goes there."""
     REJECT = "reject"
 
 
@@ -57,6 +60,10 @@ class Route:
     status: int = 0
     reason: str = ""
     emergency: bool = False
+    number: str = ""
+    """The number dialled, for a script (whose ``target`` is its name)."""
+    home: str = ""
+    """Where an ELSEWHERE route goes."""
 
     @classmethod
     def reject(cls, status: int, reason: str) -> Route:
@@ -96,8 +103,10 @@ class DialPlan:
         self.emergency = frozenset(emergency)
         self.premium = tuple(sorted(premium, key=len, reverse=True))
         self.pickup_prefix = pickup_prefix
+        park = tuple(park)
         self.park = frozenset(park)
         """The park lot's number and its slots'."""
+        self.park_lot = park[0] if park else ""
 
     def user(self, extension: str) -> UserConfig | None:
         """The user with ``extension``, or None."""
@@ -109,7 +118,7 @@ class DialPlan:
         entry = self.entries.get(dialled)
         if entry is not None:
             if entry.app:
-                return Route(RouteKind.SCRIPT, entry.app, args=entry.args)
+                return Route(RouteKind.SCRIPT, entry.app, args=entry.args, number=dialled)
             return Route(RouteKind.USER, entry.target)
         prefix = self.pickup_prefix
         if prefix and dialled.startswith(prefix) and dialled[len(prefix):] in self.users:
@@ -134,6 +143,16 @@ class DialPlan:
         if not allowed:
             return Route.reject(403, "Forbidden (class of service)")
         return Route(RouteKind.EXTERNAL, number)
+
+    def home_key(self, route: Route) -> str | None:
+        """The name tlb places ``route``'s target by (one name for a park
+        lot and all its slots, the number for a script), or None when the
+        route goes to no shared target (a user, a number outside)."""
+        if route.kind is RouteKind.SCRIPT:
+            return route.number or None
+        if route.kind is RouteKind.PARK:
+            return self.park_lot or route.target
+        return None
 
     def _allowed(self, cos: str, number: str) -> bool:
         rank = CLASSES_OF_SERVICE.index(cos)

@@ -98,6 +98,9 @@ class SipServerService(LegHandlers, BaseApplication):
         peers = [a.peer for a in self.proxy_addresses]
         peers.append(config.tlb.probe_listen.peer)
         peers += gateways
+        pool = [ListenAddress.parse(m.sip_address).peer for m in config.sipservers
+                if m.sip_address and m.name != section.name]
+        peers += pool
         self.endpoint = SipEndpoint(
             section.name, [self.listen], self, platform.reactor,
             options=platform.endpoint_options(), policy=PeerPolicy.only(peers),
@@ -109,6 +112,8 @@ class SipServerService(LegHandlers, BaseApplication):
         self.carrier_media_address = config.mediaserver.carrier_address or self.media_address
         self.gateway_peers = PeerPolicy.only(gateways)
         """Who counts as a gateway (calls from carriers)."""
+        self.pool_peers = PeerPolicy.only(pool)
+        """The other SIP servers of the pool (calls for targets homed here)."""
         self.no_answer_timeout = self.tproxy.no_answer_timeout
         self.max_forward_hops = self.tproxy.max_forward_hops
         self.user_agent = self.tproxy.user_agent
@@ -257,9 +262,28 @@ class SipServerService(LegHandlers, BaseApplication):
         return self.dialplan.user(extension)
 
     def route(self, caller: UserConfig | None, dialled: str) -> Route:
-        return self.dialplan.route(caller, dialled)
+        return self._homed(self.dialplan.route(caller, dialled))
+
+    def _homed(self, route: Route) -> Route:
+        """``route`` itself, or ELSEWHERE when it leads to a script or park
+        slot that tlb places on another SIP server of the pool: a room, a
+        mailbox or a park lot lives on one server, whichever server the
+        caller's own calls are on."""
+        key = self.dialplan.home_key(route)
+        if key is None:
+            return route
+        member = self.tlb.locate_target(key)
+        if member is None or member.name == self.name or not member.address:
+            return route
+        number = route.number or route.target
+        self.log.info("{server}: call for {number} goes to {home}, its home", server=self.name,
+                      number=number, home=member.name)
+        return Route(RouteKind.ELSEWHERE, number, home=member.address)
 
     def route_destinations(self, route: Route) -> list[Destination]:
+        if route.kind is RouteKind.ELSEWHERE:
+            home = ListenAddress.parse(route.home)
+            return [self.endpoint.destination(home.transport, home.host, home.port)]
         if route.kind is RouteKind.USER:
             proxy = next((a for a in self.proxy_addresses
                           if a.transport == self.listen.transport), self.proxy_addresses[0])
@@ -386,7 +410,14 @@ class SipServerService(LegHandlers, BaseApplication):
             self.counters["refused"] += 1
             leg.reject(422, "Session Interval Too Small", extra=(("Min-SE", str(timer)),))
             return
-        route = self.dialplan.route(caller, dialled)
+        from_pool = self.pool_peers.allows(event.source)
+        referrer = self._user_of(request.headers.get("Referred-By")) if from_pool else None
+        # a transfer made on another SIP server is routed with the
+        # transferor's rights, as it would have been there
+        router = caller or (self.dialplan.user(referrer) if referrer else None)
+        route = self.dialplan.route(router, dialled)
+        if not from_pool:
+            route = self._homed(route)  # from another SIP server: homed here already
         if route.kind is RouteKind.SCRIPT:
             self._script(leg, caller, caller_uri or request.from_, dialled, route)
             return
@@ -400,6 +431,10 @@ class SipServerService(LegHandlers, BaseApplication):
             return
         call = Call(self, leg, caller, caller_uri or request.from_, dialled, timer,
                     from_carrier=self.gateway_peers.allows(event.source))
+        if route.kind is RouteKind.PARK:
+            # parked here by a transfer on another SIP server: ring its
+            # transferor back when nobody takes the call
+            call.parker = referrer
         self.calls[call.call_id] = call
         call.start(route)
 
@@ -446,6 +481,16 @@ class SipServerService(LegHandlers, BaseApplication):
                                 route.args, scripts)
         self.calls[channel.call_id] = channel
         channel.start()
+
+    def _user_of(self, value: str | None) -> str | None:
+        """The extension of a user named by a header value, or None."""
+        try:
+            uri = NameAddr.parse(value).uri if value else None
+        except HeaderError:
+            return None
+        if isinstance(uri, SipUri) and uri.user and self.dialplan.user(uri.user):
+            return uri.user
+        return None
 
     @staticmethod
     def _caller(request: Request) -> NameAddr | None:

@@ -5,11 +5,15 @@ registered phones and cleans them up."""
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 from twisted.internet import defer, reactor, task
 from twisted.internet.protocol import DatagramProtocol
+from unit.mediaserver.support import sine
 
+from telavox.rtp.codecs import PCMU
 from telavox.rtp.dtmf import TelephoneEvent, event_of
 from telavox.sip.sdp import parse_sdp
 from telavox.sip.transaction import Destination
@@ -156,3 +160,32 @@ class PhonesMixin:
             response = yield wait(agent.register(f"sip:{self.domain}", self.proxy, 60))
             assert response.status == 200, response
         return agent
+
+
+@defer.inlineCallbacks
+def send_tones(phones: Mapping[str, Any], targets: Mapping[str, tuple[str, int]],
+               tones: Mapping[str, float], packets: int = 100) -> Any:
+    """Each phone (an agent with ``rtp``) sends its own sine tone as PCMU
+    to its media target, one 20 ms packet per tick, for ``packets``
+    packets; what arrived before is forgotten."""
+    for phone in phones.values():
+        phone.rtp.received.clear()
+    for i in range(packets):
+        for user, phone in phones.items():
+            payload = PCMU.encode(sine(tones[user], start=160 * i))
+            phone.rtp.send_payload(*targets[user], payload, seq=1000 + i, ts=160 * i)
+        yield sleep(0.02)
+    yield sleep(0.2)
+
+
+def tone_levels(phone: RtpPhone, freqs: Iterable[float], frames: int = 60) -> dict[float, float]:
+    """How loud each of ``freqs`` is in the last ``frames`` PCMU packets
+    ``phone`` received (FFT with a Hann window, peak of five bins)."""
+    audio = np.concatenate([PCMU.decode(p[12:]) for p in phone.received
+                            if len(p) == 172 and p[1] & 0x7F == 0][-frames:])
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    out = {}
+    for freq in freqs:
+        k = round(freq * len(audio) / 8000)
+        out[freq] = float(spectrum[k - 2:k + 3].max())
+    return out

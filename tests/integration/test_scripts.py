@@ -12,17 +12,22 @@ import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import pytest
 from helpers.agi import FastAgiServer
-from helpers.phones import PhonesMixin, hear_each_other, media_target, sleep, wait
+from helpers.phones import (
+    PhonesMixin,
+    hear_each_other,
+    media_target,
+    send_tones,
+    sleep,
+    tone_levels,
+    wait,
+)
 from helpers.process import PlatformProcess, free_port
 from helpers.sipserver import read_cdrs, sip_server_platform
 from twisted.internet import defer, threads
 from twisted.trial import unittest
-from unit.mediaserver.support import sine
 
-from telavox.rtp.codecs import PCMU
 from telavox.sounds import SOUNDS_DIR
 from telavox.transport.useragent import Call
 
@@ -183,22 +188,10 @@ args = ["room1"]
             phones[user], targets[user] = phone, media_target(call.remote_sdp)
             calls.append(call)
         yield sleep(0.5)  # each caller joins the room once answered
-        for phone in phones.values():
-            phone.rtp.received.clear()
-        for i in range(100):
-            for user, phone in phones.items():
-                payload = PCMU.encode(sine(tones[user], start=160 * i))
-                phone.rtp.send_payload(*targets[user], payload, seq=1000 + i, ts=160 * i)
-            yield sleep(0.02)
-        yield sleep(0.2)
+        yield send_tones(phones, targets, tones)
         for user, phone in phones.items():
-            audio = np.concatenate([PCMU.decode(p[12:]) for p in phone.rtp.received
-                                    if len(p) == 172 and p[1] & 0x7F == 0][-60:])
-            spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
-            def level(freq: float, spectrum: Any = spectrum, n: int = len(audio)) -> float:
-                k = round(freq * n / 8000)
-                return float(spectrum[k - 2:k + 3].max())
-            others = [level(f) for u, f in tones.items() if u != user]
-            self.assertGreater(min(others), 10 * level(tones[user]), user)
+            levels = tone_levels(phone.rtp, tones.values())
+            others = [levels[f] for u, f in tones.items() if u != user]
+            self.assertGreater(min(others), 10 * levels[tones[user]], user)
         for call in calls:
             yield wait(call.bye())

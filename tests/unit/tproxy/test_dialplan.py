@@ -69,3 +69,19 @@ def test_outside_caller_reaches_internal_targets_only() -> None:
     p = plan()
     assert p.route(None, "1001").kind is RouteKind.USER
     assert p.route(None, "0812345678").status == 403
+
+
+def test_home_keys_place_scripts_by_number_and_a_park_lot_as_one() -> None:
+    """tlb places a script by the number dialled and every slot of a park
+    lot by the lot's number (so the lot lives on one SIP server); users and
+    outside numbers have no home of their own."""
+    p = DialPlan(PLATFORM, [UserConfig(extension="1001", password="x")],
+                 [DialPlanEntry(number="*43", app="echo")], park=("700", "701", "702"))
+    user = p.user("1001")
+    echo = p.route(user, "*43")
+    assert (echo.kind, echo.target, echo.number) == (RouteKind.SCRIPT, "echo", "*43")
+    assert p.home_key(echo) == "*43"
+    assert p.home_key(p.route(user, "702")) == "700"
+    assert p.home_key(p.route(user, "700")) == "700"
+    assert p.home_key(p.route(user, "1001")) is None
+    assert p.home_key(p.route(user, "0812345678")) is None
