@@ -852,10 +852,15 @@ class Call:
     # -- parking ----------------------------------------------------------------------------
 
     def _park_caller(self, number: str) -> None:
-        """The caller dialled the park lot (or a free slot): it is answered
-        and waits there, hearing its slot and then the music on hold."""
+        """The caller dialled the park lot: it is answered and waits in the
+        first free slot, hearing it and then the music on hold.  A slot
+        dialled with nothing parked in it is 480 (someone was too late to
+        take a call back, and must not be parked instead)."""
         lot = self.host.parking
-        slot = lot.slot_for(number) if lot is not None else None
+        if lot is None or number != lot.lot:
+            self._refuse(480, f"Temporarily Unavailable (nothing parked at {number})")
+            return
+        slot = lot.slot_for(number)
         if slot is None:
             self._refuse(486, "Busy Here (no free park slot)")
             return

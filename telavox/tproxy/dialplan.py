@@ -6,8 +6,7 @@ Numbers are matched in a fixed, documented order:
 1. the ``[[dialplan]]`` numbers (scripts such as ``*43`` echo, or aliases
    that ring a user), then the pickup prefix followed by an extension
    (``**1002`` answers the call ringing at 1002), then the park lot and its
-   slots (``700`` parks, ``701`` parks there or retrieves the call parked
-   there);
+   slots (``700`` parks, ``701`` retrieves the call parked there);
 2. users' extensions;
 3. emergency numbers (always allowed, passed on as dialled);
 4. external numbers: normalised to E.164 with the platform's country

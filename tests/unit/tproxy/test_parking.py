@@ -252,15 +252,15 @@ def test_a_parked_party_may_hold_and_resume_alone() -> None:
 # -- parking by dialling the lot; attended transfer into it -----------------------------------
 
 
-def _self_parked(host: Host, call_id: str) -> Call:
+def _self_parked(host: Host, call_id: str, number: str = "700") -> Call:
     request = invite_a()
     request.headers.set("Call-ID", call_id)
-    request.headers.set("To", f"<sip:700@{DOMAIN}>")
+    request.headers.set("To", f"<sip:{number}@{DOMAIN}>")
     request = parse_message(request.serialize())
     leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
                       host.contact())
-    call = Call(host, leg, host.plan.user("1001"), request.from_, "700")
-    call.start(Route(RouteKind.PARK, "700"))
+    call = Call(host, leg, host.plan.user("1001"), request.from_, number)
+    call.start(Route(RouteKind.PARK, number))
     return call
 
 
@@ -288,9 +288,13 @@ def test_dialling_the_lot_parks_the_caller_until_the_lot_is_full() -> None:
     _self_parked(host, "call-p3")
     full = _self_parked(host, "call-p4")
     assert host.legs.responses[-1].status == 486 and full.state == "ended"
-    # nobody to ring back: the self-parked caller is let go after the timeout
+    # a slot with nothing in it is not a place to park oneself
+    first.hangup("test")
+    empty = _self_parked(host, "call-p5", "701")
+    assert host.legs.responses[-1].status == 480 and empty.state == "ended"
+    # nobody to ring back: a self-parked caller is let go after the timeout
     clock.advance(host.park_timeout)
-    assert first.state == "ended" and len(lot) == 0
+    assert second.state == "ended" and len(lot) == 0
 
 
 def test_attended_transfer_to_a_self_parked_call_parks_the_transferee() -> None:
