@@ -14,7 +14,7 @@ behaviours mirrored and where we differ.
 from __future__ import annotations
 
 from telavox.scriptserver.agi import AgiEnvironment, LineFeeder, Reply, ReplyCode, tokenize
-from telavox.scriptserver.astdb import MemoryAstDB
+from telavox.scriptserver.astdb import MemoryAstDB, StoreAstDB
 from telavox.scriptserver.fastagi import FastAgiClient
 from telavox.scriptserver.inprocess import Agi, AgiCommandError
 from telavox.scriptserver.interfaces import IAstDB
@@ -42,6 +42,7 @@ __all__ = [
     "ReplyCode",
     "ScriptRunner",
     "SoundLibrary",
+    "StoreAstDB",
     "environment_for",
     "tokenize",
 ]

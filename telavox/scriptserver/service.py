@@ -31,6 +31,7 @@ from telavox.config.model import IvrConfig, ScriptServerConfig, UserConfig
 from telavox.interfaces import IMailboxes, IScriptServer
 from telavox.records import Health
 from telavox.scriptserver.apps import voicemail_applications
+from telavox.scriptserver.astdb import StoreAstDB
 from telavox.scriptserver.builtins import make_builtins
 from telavox.scriptserver.mailbox import MailboxIndicator, MailboxStore
 from telavox.scriptserver.runner import ScriptRunner
@@ -66,6 +67,7 @@ class ScriptServerService(BaseApplication):
         self.mailboxes.on_change = self.indicator.changed
         self.voicemail = VoicemailContext(self.mailboxes, self.user)
         self.runner = ScriptRunner(platform.reactor, options=options,
+                                   astdb=StoreAstDB(platform.store),
                                    applications=voicemail_applications(self.voicemail))
         self.builtins = make_builtins(self.voicemail, self.menu, lambda: tuple(self._users))
         for name, script in self.builtins.items():
