@@ -20,13 +20,17 @@ the message is filed (a hang-up while recording keeps it), or dropped when
 shorter than the store's ``min_seconds``; "message saved", goodbye.
 ``VMSTATUS`` is set to ``SUCCESS`` or ``FAILED`` as Asterisk does.
 
-``voicemailmain`` (argument: the box, else the caller id's): the PIN,
+``voicemailmain`` (argument: the box, else the caller id's when the caller
+is a box's own extension, else the box number asked for with
+``vm-login``, as Asterisk's VoiceMailMain without a box): the PIN,
 ``attempts`` tries of ``vm-password`` / ``vm-incorrect``; none is asked
 when the box has no PIN and the call comes from the box's own extension, a
 box without PIN called from elsewhere never opens.  An unknown box gets the
 same prompts as a wrong PIN, so callers cannot probe which boxes exist.
 Then "you have N new messages", and the messages, new first (oldest
-first in each folder), each followed by the menu: 1 again, 3 next, 7
+first in each folder), each after its envelope ("received yesterday at 9
+oh 5 A M from phone number 1 0 0 1", :func:`envelope`) and followed by
+the menu: 1 again, 3 next, 7
 delete, 5 record the greeting, ``#`` leave (so does the caller hanging
 up, or three rounds of the menu with no key).  A new message moves to Old
 once played.  After the last one, ``vm-nomore``; then goodbye.
@@ -37,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hmac
+import time as _time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +76,8 @@ RATE = 8000
 MENU_KEYS = "1357#"
 """The keys of the message menu."""
 PIN_DIGITS = 8
+BOX_DIGITS = 10
+"""The longest box number asked for."""
 """Most digits read for a PIN."""
 MENU_WAIT = 5000
 """ms to wait for a key after ``vm-options``."""
@@ -213,7 +220,9 @@ async def check_messages(context: VoicemailContext, agi: Agi, box: str = "") -> 
     hangs up."""
     await agi.answer()
     caller, _ = _caller(agi)
-    box = box or caller
+    if not box:
+        # the caller's own box, or (from outside, another phone) the one named
+        box = caller if context.user(caller) is not None else await _which_box(agi)
     if not await _login(context, agi, box, caller):
         await _play(agi, "goodbye")
         return False
@@ -227,6 +236,53 @@ async def check_messages(context: VoicemailContext, agi: Agi, box: str = "") -> 
     await _Menu(context, agi, box).run()
     await _play(agi, "goodbye")
     return True
+
+
+def envelope(when: float, now: float) -> list[str]:
+    """The sounds saying when a message came (local time), as Asterisk's
+    ``Q 'digits/at' IMp`` date format: ``today``, ``yesterday``, the
+    weekday within the last week, else the month and day; then the hour,
+    the minutes and AM/PM."""
+    at, today = _time.localtime(when), _time.localtime(now)
+    days = (_date(today) - _date(at))
+    if days == 0:
+        out = ["vm-received", "digits/today"]
+    elif days == 1:
+        out = ["vm-received", "digits/yesterday"]
+    elif 1 < days < 7:
+        out = ["vm-received", f"digits/day-{(at.tm_wday + 1) % 7}"]
+    else:
+        out = ["vm-received", f"digits/mon-{at.tm_mon - 1}", *_number_sounds(at.tm_mday)]
+    hour = at.tm_hour % 12 or 12
+    out += ["digits/at", *_number_sounds(hour)]
+    minute = at.tm_min
+    if minute == 0:
+        out.append("digits/oclock")
+    elif minute < 10:
+        out += ["digits/oh", f"digits/{minute}"]
+    else:
+        out += _number_sounds(minute)
+    out.append("digits/a-m" if at.tm_hour < 12 else "digits/p-m")
+    return out
+
+
+def _date(t: _time.struct_time) -> int:
+    """Days since the epoch of local date ``t`` (for "today"/"yesterday")."""
+    return int(_time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 12, 0, 0, 0, 0, -1)) // 86400)
+
+
+def _number_sounds(n: int) -> list[str]:
+    """1-59 as the digits/ sounds Asterisk's SAY NUMBER plays."""
+    if n < 20 or n % 10 == 0:
+        return [f"digits/{n}"]
+    return [f"digits/{n - n % 10}", f"digits/{n % 10}"]
+
+
+async def _which_box(agi: Agi) -> str:
+    """Ask for the box number (``vm-login``), as VoiceMailMain does when it
+    is given none and the caller is not a box's own extension."""
+    reply = _check(agi, await agi.get_data("vm-login", 0, BOX_DIGITS))
+    return reply.result if reply.value != -1 else ""
 
 
 async def _login(context: VoicemailContext, agi: Agi, box: str, caller: str) -> bool:
@@ -311,6 +367,9 @@ class _Menu:
             digit = digit or await _say_number(agi, self.index + 1, MENU_KEYS)
         if digit:  # a key during "message N": the message is not heard
             return digit
+        digit = await self._envelope(message)
+        if digit:
+            return digit
         digit = await _play(agi, message.sound, MENU_KEYS)
         if message.folder == INBOX:
             try:
@@ -318,6 +377,19 @@ class _Menu:
             except KeyError:  # removed meanwhile (another call to the box)
                 log.info("voicemailmain {box}: {name} is gone", box=self.box, name=message.name)
         return digit
+
+    async def _envelope(self, message: Message) -> str:
+        """When the message came and from whom, as app_voicemail's envelope
+        says it: "received today at 9 oh 5 A M from phone number 1 0 0 2"."""
+        digit = await _play_all(self.agi, envelope(message.time, self.context.store.clock()),
+                                MENU_KEYS)
+        if digit:
+            return digit
+        number = "".join(c for c in message.caller if c.isdigit() or c in "*#")
+        if not number:
+            return await _play(self.agi, "vm-unknown-caller", MENU_KEYS)
+        digit = await _play(self.agi, "vm-from-phonenumber", MENU_KEYS)
+        return digit or _check(self.agi, await self.agi.say_digits(number, MENU_KEYS)).digit
 
     async def _record_greeting(self) -> None:
         store = self.context.store

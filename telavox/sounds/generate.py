@@ -81,6 +81,17 @@ PROMPTS: dict[str, str] = {
     "conf-unmuted": "You are no longer muted.",
     "pickup-none": "There is no call to pick up.",
     "park-slot": "Your call is parked at",
+    "vm-login": "Please enter your mailbox number, followed by the pound key.",
+    "vm-received": "Received",
+    "vm-from-phonenumber": "from phone number",
+    "vm-unknown-caller": "from an unknown caller",
+    "digits/today": "today", "digits/yesterday": "yesterday", "digits/at": "at",
+    "digits/a-m": "A M", "digits/p-m": "P M", "digits/oh": "oh", "digits/oclock": "o'clock",
+    **{f"digits/day-{n}": day for n, day in enumerate(
+        ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"))},
+    **{f"digits/mon-{n}": month for n, month in enumerate(
+        ("January", "February", "March", "April", "May", "June", "July", "August",
+         "September", "October", "November", "December"))},
 }
 """Sound name → what espeak-ng says (English)."""
 

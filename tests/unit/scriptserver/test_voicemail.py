@@ -7,6 +7,7 @@ greeting, and the EXEC applications; plus the service's wiring."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from telavox.scriptserver import AgiOptions, AgiServices, AgiSession, ScriptRunn
 from telavox.scriptserver.apps import voicemail_applications
 from telavox.scriptserver.builtins import BUILTINS, make_builtins
 from telavox.scriptserver.mailbox import OLD, MailboxStore
-from telavox.scriptserver.voicemail import VoicemailContext, parse_mailbox_options
+from telavox.scriptserver.voicemail import VoicemailContext, envelope, parse_mailbox_options
 from telavox.sounds import SOUNDS_DIR
 
 from .fakechannel import HANGUP, TIMEOUT, FakeChannel
@@ -163,11 +164,14 @@ def test_listen_with_the_right_pin(tmp_path: Path) -> None:
     w.leave(caller="1003")
     channel = w.call("voicemailmain", ["1002"], [*PIN, TIMEOUT, "3", TIMEOUT, TIMEOUT, "#"],
                      caller_id="1001")
+    t0, now = 1_700_000_000, w.clock.seconds()
     assert sounds(channel) == [
         "answer", "vm-password", "vm-youhave", "digits/2", "vm-INBOX", "vm-messages",
-        "vm-first", "vm-message", "INBOX/msg0000", "vm-options", "vm-options",
-        "vm-message", "digits/2", "INBOX/msg0001", "vm-options", "vm-options", "vm-options",
-        "goodbye", "hangup"]
+        "vm-first", "vm-message", *envelope(t0, now), "vm-from-phonenumber",
+        "digits/1", "digits/0", "digits/0", "digits/1", "INBOX/msg0000",
+        "vm-options", "vm-options", "vm-message", "digits/2", *envelope(t0 + 60, now),
+        "vm-from-phonenumber", "digits/1", "digits/0", "digits/0", "digits/3",
+        "INBOX/msg0001", "vm-options", "vm-options", "vm-options", "goodbye", "hangup"]
     assert w.store.counts("1002") == (0, 2)
     assert [m.caller for m in w.store.messages("1002", OLD)] == ["1001", "1003"]
     assert w.changes[-2:] == [("1002", 1, 1), ("1002", 0, 2)]
@@ -323,3 +327,41 @@ voicemail_pin = "1234"
     assert service.voicemail.user("1003") is None
     service.config_changed(parse_config(text.replace("1002", "1003")))
     assert service.user("1002") is None and service.voicemail.user("1003") is not None
+
+
+def test_envelope_says_when_as_asterisk(monkeypatch: Any) -> None:
+    """Today / yesterday / the weekday within a week / month and day, then
+    "at" the 12-hour time and AM/PM, in local time."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        now = 1_700_000_000.0  # Tuesday 14 November 2023, 22:13:20 UTC
+        assert envelope(now - 60, now) == [
+            "vm-received", "digits/today", "digits/at", "digits/10", "digits/12", "digits/p-m"]
+        assert envelope(now - 86400 - (22 * 3600 + 13 * 60 + 20), now) == [  # Monday 00:00
+            "vm-received", "digits/yesterday", "digits/at", "digits/12", "digits/oclock",
+            "digits/a-m"]
+        assert envelope(now - 3 * 86400 - 12 * 3600 - 9 * 60, now)[:2] == [
+            "vm-received", "digits/day-6"]  # Saturday
+        assert envelope(now - 3 * 86400 - 12 * 3600 - 9 * 60, now)[2:] == [
+            "digits/at", "digits/10", "digits/oh", "digits/4", "digits/a-m"]
+        assert envelope(now - 20 * 86400, now)[:4] == [
+            "vm-received", "digits/mon-9", "digits/20", "digits/5"]  # October 25
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_voicemailmain_asks_an_outside_caller_for_the_box(tmp_path: Path) -> None:
+    """Called from a number that is no box (an outside caller through the
+    IVR): "mailbox?" then the PIN; an unknown box gets the same prompts."""
+    w = World(tmp_path)
+    w.leave(caller="1001")
+    channel = w.call("voicemailmain", [], ["1", "0", "0", "2", "#", *PIN, "#"],
+                     caller_id="+46701234567")
+    assert sounds(channel)[:4] == ["answer", "vm-login", "vm-password", "vm-youhave"]
+    stranger = w.call("voicemailmain", [], ["1", "0", "9", "9", "#", *PIN, *PIN, *PIN],
+                      caller_id="+46701234567")
+    assert sounds(stranger) == ["answer", "vm-login", "vm-password", "vm-incorrect",
+                                "vm-password", "vm-incorrect", "vm-password",
+                                "vm-incorrect", "goodbye", "hangup"]
