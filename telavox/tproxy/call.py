@@ -125,10 +125,12 @@ class CallHost(Protocol):
         """The WAV file of the prompt ``name`` (``park-slot``, ``digits/7``)."""
 
     def hand_over(self, call: Call, route: Route, endpoint: MediaEndpoint,
-                  session: LocalSession, answer: bytes, codec: str) -> bool:
+                  session: LocalSession, answer: bytes, codec: str, *,
+                  late_offer: bool = False) -> bool:
         """Let the script of ``route`` take over the caller of ``call`` (with
-        its media endpoint, session and answer); False when no scriptserver
-        can."""
+        its media endpoint, session and answer, or our offer when the
+        caller's INVITE had none: ``late_offer``); False when no
+        scriptserver can."""
 
 
 class Call:
@@ -353,15 +355,15 @@ class Call:
     def _hand_over(self, route: Route) -> None:
         """Give the caller, its endpoint and answer to a script; the call
         itself ends here without a CDR of its own (the script's counts)."""
-        if self.a_endpoint is None or self.late_offer:
-            self._refuse(501, "Not Implemented (forwarding this call to a script)")
+        if self.a_endpoint is None:
+            self._refuse(500, "Server Internal Error (no media to hand over)")
             return
         endpoint, self.a_endpoint = self.a_endpoint, None
         self._ended = True
         self._cancel_no_answer()
         self._release()
         if not self.host.hand_over(self, route, endpoint, self.a_session, self.a_answer,
-                                   self.codec):
+                                   self.codec, late_offer=self.late_offer):
             self.a_endpoint = endpoint
             self._ended = False
             self._refuse(501, f"Not Implemented (no scriptserver for {route.target})")

@@ -30,6 +30,7 @@ from typing import Any
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python import failure
 from zope.interface import implementer
 
 from telavox.b2bua.leg import IncomingLeg, Leg, OutgoingLeg
@@ -41,7 +42,14 @@ from telavox.sip.message import Request, Response
 from telavox.sip.transaction import ServerTransaction
 from telavox.sip.uri import SipUri
 from telavox.tproxy.dial import Dial, DialGroup
-from telavox.tproxy.media import LocalSession, SdpProblemError, answer_offer, parse_body
+from telavox.tproxy.media import (
+    LocalSession,
+    SdpProblemError,
+    answer_offer,
+    make_offer,
+    parse_body,
+    remote_from_answer,
+)
 
 __all__ = ["DIGITS", "ScriptChannel"]
 
@@ -96,6 +104,9 @@ class ScriptChannel:
         self.endpoint: MediaEndpoint | None = None
         self.session = LocalSession(host.media_address)
         self.a_answer = b""
+        """Our SDP for the caller: the answer to its offer, or our offer
+        when its INVITE had none (``late_offer``: the answer is in its ACK)."""
+        self.late_offer = False
         self.codec = ""
         self._answering: defer.Deferred[None] | None = None
         self._digits: collections.deque[str] = collections.deque()
@@ -122,14 +133,19 @@ class ScriptChannel:
         except SdpProblemError as e:
             self._refuse(e.status, e.reason)
             return
-        if offer is None:
-            self._refuse(488, "Not Acceptable Here (a script needs an offer in the INVITE)")
-            return
 
         def allocated(endpoint: MediaEndpoint) -> None:
             self.endpoint = endpoint
             if self._ended:
                 self._release()
+                return
+            if offer is None:
+                # a late offer (RFC 3261 §13.2.1): ours goes in the 200, the
+                # caller answers in its ACK
+                self.late_offer = True
+                self.a_answer = make_offer(endpoint, self.session)
+                self.a.provisional(180)
+                self._run_script()
                 return
             via = self.a.invite.top_via
             try:
@@ -154,13 +170,14 @@ class ScriptChannel:
         self.host.media.allocate(self.call_id, ("audio",)).addCallbacks(allocated, failed)
 
     def adopt(self, endpoint: MediaEndpoint, session: LocalSession, answer: bytes,
-              codec: str) -> None:
+              codec: str, *, late_offer: bool = False) -> None:
         """Take over a call's caller (forwarded to a script, e.g. voicemail
-        when nobody answers): its endpoint, session and answer, as they are;
-        then run the script."""
+        when nobody answers): its endpoint, session and answer (our offer,
+        with ``late_offer``), as they are; then run the script."""
         self.host.register_leg(self.a)
         self.endpoint, self.session, self.a_answer, self.codec = (endpoint, session, answer,
                                                                    codec)
+        self.late_offer = late_offer
         self._run_script()
 
     def _run_script(self) -> None:
@@ -195,7 +212,19 @@ class ScriptChannel:
             self._answering = defer.Deferred()
             self.a.answer(self.a_answer)
         d: defer.Deferred[None] = defer.Deferred()
-        self._answering.addCallback(lambda _: d.callback(None) if not d.called else None)
+
+        def settle(result: Any) -> Any:
+            # each ANSWER waiting gets the outcome: answered, or ChannelHungUp
+            if d.called:
+                return result
+            if isinstance(result, failure.Failure):
+                d.errback(result)
+            else:
+                d.callback(None)
+            return result
+
+        self._answering.addBoth(settle)
+        self._answering.addErrback(lambda f: None)  # given to every waiter above
         return d
 
     def hangup(self) -> defer.Deferred[None]:
@@ -461,11 +490,34 @@ class ScriptChannel:
     def leg_confirmed(self, leg: IncomingLeg) -> None:
         if self._ended:
             return
+        if self.late_offer and not self._late_answer(leg):
+            return
         self.state_name = "up"
         self.answer_time = time.time()
         answering, self._answering = self._answering, None
         if answering is not None:
             answering.callback(None)
+
+    def _late_answer(self, leg: IncomingLeg) -> bool:
+        """The caller's answer (in the ACK) to the offer of our 200; False
+        (and the call hung up) when it is missing or unusable."""
+        self.late_offer = False
+        endpoint = self.endpoint
+        via = leg.invite.top_via
+        try:
+            if endpoint is None or not leg.remote_sdp:
+                raise SdpProblemError(488, "no SDP in the ACK")
+            streams = remote_from_answer(self.session, leg.remote_sdp,
+                                         via.param("received") or via.host, endpoint)
+        except SdpProblemError as e:
+            self.log.info("{channel}: unusable answer in the caller's ACK: {reason}",
+                          channel=self.name, reason=e.reason)
+            self.hangup_now("bad SDP in ACK")
+            return False
+        self.host.media.set_remote(endpoint.endpoint_id, streams)
+        if streams and streams[0].formats:
+            self.codec = streams[0].formats[0].name
+        return True
 
     def leg_cancelled(self, leg: IncomingLeg) -> None:
         self.end("caller cancelled", disposition="cancelled")

@@ -456,7 +456,8 @@ class SipServerService(LegHandlers, BaseApplication):
         return self.sounds.find(name, self.language)
 
     def hand_over(self, call: Call, route: Route, endpoint: MediaEndpoint,
-                  session: LocalSession, answer: bytes, codec: str) -> bool:
+                  session: LocalSession, answer: bytes, codec: str, *,
+                  late_offer: bool = False) -> bool:
         """A call forwarded to a script: its caller goes on on a ScriptChannel."""
         scripts = self.platform.providers.get(IScriptServer)
         if scripts is None:
@@ -466,7 +467,7 @@ class SipServerService(LegHandlers, BaseApplication):
         self.calls[channel.call_id] = channel
         self.log.info("{server}: call {call_id} goes on in script {app}", server=self.name,
                       call_id=call.call_id, app=route.target)
-        channel.adopt(endpoint, session, answer, codec)
+        channel.adopt(endpoint, session, answer, codec, late_offer=late_offer)
         return True
 
     def _script(self, leg: IncomingLeg, caller: UserConfig | None, caller_uri: NameAddr,

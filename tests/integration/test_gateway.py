@@ -177,6 +177,14 @@ options_interval = 0
 number = "+46812345600"
 target = "1002"
 
+[[dids]]
+number = "+46812345643"
+target = "*43"
+
+[[dialplan]]
+number = "*43"
+app = "echo"
+
 [[users]]
 extension = "1001"
 password = "{CALLER_PASSWORD}"
@@ -347,6 +355,21 @@ caller_id_withheld = true
         status = yield done
         self.assertEqual(status, 0, carrier.report())
         self.assertGreaterEqual(len(sink.received), 50)
+        self.assertEqual({h for h, _ in sink.sources}, {MEDIA})
+
+    @defer.inlineCallbacks
+    def test_inbound_late_offer_to_a_script(self) -> Any:
+        """A carrier's INVITE without SDP to a number bound to a script (the
+        echo test): the script answers with our offer in the 200, the ACK's
+        answer points the channel's endpoint at the carrier's sink, and the
+        prompt arrives there from the mediaserver."""
+        sink = self.sink()
+        carrier = self.carrier("carrier_uac_late.xml", self.port_good, "-s", "46812345643",
+                               "-key", "caller", "0701234567", "-key", "sink_ip", CARRIER,
+                               "-key", "sink_port", str(sink.port), "-m", "1")
+        status = yield threads.deferToThread(carrier.run)
+        self.assertEqual(status, 0, carrier.report())
+        self.assertGreaterEqual(len(sink.received), 50)  # 2 s of prompt at 50 packets/s
         self.assertEqual({h for h, _ in sink.sources}, {MEDIA})
 
     @defer.inlineCallbacks

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+import pytest
 from helpers.fakelegs import FakeLegs, FakeTxn, message
 from twisted.internet import defer
 from twisted.internet.task import Clock
@@ -129,6 +130,7 @@ class Host:
     handed: list[Any] = attrs.Factory(list)
     parking: Any = None
     park_timeout: float = 120.0
+    late_handed: bool = False
 
     def prompt(self, name: str) -> str | None:
         return f"/prompts/{name}.wav"
@@ -172,8 +174,9 @@ class Host:
         return self.legs.clock.callLater(delay, fn)
 
     def hand_over(self, call: Call, route: Route, endpoint: Any, session: Any,
-                  answer: bytes, codec: str) -> bool:
+                  answer: bytes, codec: str, *, late_offer: bool = False) -> bool:
         self.handed.append((route.target, route.args, endpoint.endpoint_id, answer))
+        self.late_handed = late_offer
         return True
 
 
@@ -324,17 +327,19 @@ def test_a_call_from_a_gateway_is_answered_with_the_carrier_facing_address() -> 
         assert answer.connection is not None and answer.connection.address == address
 
 
-def test_busy_forwarded_to_voicemail_hands_the_caller_to_the_script() -> None:
+@pytest.mark.parametrize("late", [False, True])
+def test_busy_forwarded_to_voicemail_hands_the_caller_to_the_script(late: bool) -> None:
     """forward_busy to a number bound to a script (voicemail): the caller,
-    its endpoint and our answer go to the script; the callee's endpoint is
-    released and the call writes no CDR of its own."""
+    its endpoint and our answer (our offer, for a caller that made none) go
+    to the script; the callee's endpoint is released and the call writes no
+    CDR of its own."""
     users = [UserConfig(extension="1001", password="x"),
              UserConfig(extension="1002", password="x", forward_busy="*98")]
     clock = Clock()
     plan = DialPlan(PlatformConfig(domain=DOMAIN), users,
                     [DialPlanEntry(number="*98", app="voicemail", args=("1002", "b"))])
     host = Host(FakeLegs(clock), FakeMedia(), plan)
-    request = invite_a()
+    request = invite_a(b"" if late else SDP_A)
     leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
                       host.contact())
     call = Call(host, leg, plan.user("1001"), request.from_, "1002")
@@ -344,6 +349,7 @@ def test_busy_forwarded_to_voicemail_hands_the_caller_to_the_script() -> None:
     assert (app, args) == ("voicemail", ("1002", "b"))
     assert eid in host.media.endpoints and len(host.media.endpoints) == 1
     assert answer == call.a_answer and answer
+    assert host.late_handed is late
     assert host.cdrs == [] and all(r.status != 486 for r in host.legs.responses)
 
 

@@ -198,20 +198,61 @@ def test_script_end_hangs_up_and_an_unanswered_channel_is_refused() -> None:
     assert host.cdrs[0].disposition == "failed"
 
 
-@pytest.mark.parametrize("body", [b"", b"v=0\r\n"])
-def test_bad_or_missing_offer_is_refused_before_any_script(body: bytes) -> None:
-    """No offer (late offer is not supported for scripts) is 488; an
-    unparsable one 400; no script runs."""
+def test_an_unparsable_offer_is_refused_before_any_script() -> None:
+    """An offer that is not SDP is 400; no script runs."""
     clock = Clock()
     plan = DialPlan(PlatformConfig(domain=DOMAIN), [], ())
     host = Host(FakeLegs(clock), FakeMedia(), plan)
-    request = invite_a(body)
+    request = invite_a(b"v=0\r\n")
     leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
                       host.contact())
     scripts = Scripts()
     ScriptChannel(host, leg, None, request.from_, "*43", "echo", (), scripts).start()
     assert scripts.runs == []
-    assert host.legs.responses[-1].status == (488 if not body else 400)
+    assert host.legs.responses[-1].status == 400
+
+
+def _late(ack_body: bytes) -> tuple[Host, ScriptChannel, list[Any]]:
+    clock = Clock()
+    plan = DialPlan(PlatformConfig(domain=DOMAIN), [], ())
+    host = Host(FakeLegs(clock), FakeMedia(), plan)
+    request = invite_a(b"")
+    leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
+                      host.contact())
+    scripts = Scripts()
+    channel = ScriptChannel(host, leg, None, request.from_, "*43", "echo", (), scripts)
+    channel.start()
+    assert scripts.runs and channel.late_offer
+    answered = results(channel.answer())
+    ok = host.legs.responses[-1]
+    assert ok.status == 200 and b"m=audio" in ok.body  # our offer
+    channel.a.acked(message(
+        f"ACK sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-a2\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={channel.a.local_tag}\nCall-ID: call-a\n"
+        "CSeq: 10 ACK\n" + ("Content-Type: application/sdp\n" if ack_body else ""), ack_body))
+    return host, channel, answered
+
+
+def test_a_late_offer_is_made_in_the_200_and_answered_in_the_ack() -> None:
+    """An INVITE without SDP (RFC 3261 §13.2.1): the script runs, ANSWER
+    sends our offer in the 200, and the caller's answer in the ACK sets the
+    far end of the channel's endpoint."""
+    host, channel, answered = _late(SDP_B)
+    assert answered == [None] and channel.state() == 6
+    endpoint = channel.endpoint
+    assert endpoint is not None
+    assert host.media.remote[endpoint.endpoint_id][0].port == 5000
+    assert channel.codec == "PCMA"
+
+
+def test_a_late_offer_answered_with_nothing_hangs_up() -> None:
+    """No SDP in the ACK: the call is hung up and the script's ANSWER fails."""
+    host, channel, answered = _late(b"")
+    assert host.legs.requests[-1].request.method == "BYE"
+    assert channel.state() == 0 and host.media.endpoints == {}
+    [failure] = answered
+    assert failure.check(ChannelHungUp)
 
 
 def test_dial_bridges_the_callee_and_reports_answer() -> None:
