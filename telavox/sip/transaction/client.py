@@ -57,6 +57,14 @@ class ClientTransaction(Transaction):
         """Send the request and start the timers."""
         raise NotImplementedError
 
+    def _terminate(self) -> None:
+        super()._terminate()
+        # the Sends pointed back here: without those cycles an ended
+        # transaction is freed at once, not by the cyclic collector
+        self._send.txn = None
+        if self._ack is not None:
+            self._ack.txn = None
+
     def on_response(self, response: Response, source: Source, now: float) -> list[Action]:
         """A response matched this transaction."""
         status = response.status

@@ -77,6 +77,13 @@ class ServerTransaction(Transaction):
         """Called once the TU has been told of the request."""
         return []
 
+    def _terminate(self) -> None:
+        super()._terminate()
+        if self._last is not None:
+            # the Send pointed back here: without that cycle an ended
+            # transaction is freed at once, not by the cyclic collector
+            self._last.txn = None
+
     def respond(self, response: Response, now: float) -> list[Action]:
         """The TU sends ``response`` on this transaction."""
         status = response.status

@@ -515,3 +515,30 @@ def test_ack_with_invite_branch_in_accepted_goes_to_tu() -> None:
     layer.respond(req_in.txn, make_response(req_in.request, 200, to_tag="t"), now=0.1)
     ack = request("ACK", to_tag="t", cseq_method="ACK")
     assert kinds(layer.receive(ack, FROM_UDP, now=0.2)) == [AckIn]
+
+
+def test_ended_transactions_are_freed_without_the_cyclic_collector() -> None:
+    """Nothing of a transaction that ended (its Sends, request, responses)
+    is left in a reference cycle, so it is freed as soon as the layer lets
+    go of it: a SIP server keeps tens of thousands of transactions for 64*T1
+    and must not leave each one to the cyclic collector."""
+    import gc
+
+    gc.collect()
+    gc.disable()
+    try:
+        layer = new_layer()
+        client = request("REGISTER", uri="sip:registrar.example.com")
+        layer.send_request(client, UDP, now=0.0)
+        layer.receive(response_to(client, 200), FROM_UDP, now=0.1)
+        invite = request("INVITE", uri="sip:bob@example.com")
+        layer.send_request(invite, UDP, now=0.0)
+        layer.receive(response_to(invite, 486), FROM_UDP, now=0.1)  # its ACK is a Send too
+        req_in = layer.receive(request("OPTIONS"), FROM_UDP, now=0.0)[0]
+        layer.respond(req_in.txn, make_response(req_in.request, 200, to_tag="t"), now=0.5)
+        del req_in
+        run_until(layer, 100.0)
+        assert layer.client_count == layer.server_count == 0
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
