@@ -32,7 +32,8 @@ from telavox.sip.transaction import (
 from telavox.sip.uri import SipUri, Uri
 from telavox.transport.endpoint import SipEndpoint
 
-__all__ = ["EndpointLegHost", "LegHandlers", "LegTable", "NoListener", "SafeCall"]
+__all__ = ["NO_LISTENER", "EndpointLegHost", "LegHandlers", "LegTable", "NoListener",
+           "SafeCall", "let_go"]
 
 
 class EndpointLegHost:
@@ -211,6 +212,23 @@ class NoListener:
 
     def __getattr__(self, name: str) -> Callable[..., None]:
         return lambda *args, **kw: None
+
+
+NO_LISTENER: Any = NoListener()
+"""The listener of a leg whose call has ended (it holds no state)."""
+
+
+def let_go(owner: object, *legs: Any) -> None:
+    """``owner`` (a call) has ended: each of its legs that still reports to
+    it reports to nobody now.  A leg keeping its ended call as listener ties
+    the two in a reference cycle, left to the cyclic collector (whose full
+    passes grow with everything a busy SIP server holds) instead of being
+    freed with the call."""
+    for leg in legs:
+        if leg is not None and leg.listener is owner:
+            leg.listener = NO_LISTENER
+            if getattr(leg, "user_data", None) is owner:
+                leg.user_data = None
 
 
 class SafeCall:

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import attrs
 from twisted.logger import Logger
 
+from telavox.b2bua.endpoint import let_go
 from telavox.b2bua.leg import Authenticator, IncomingLeg, Leg, LegHost, OutgoingLeg
 from telavox.sip.hdrtypes import NameAddr
 from telavox.sip.message import Request, Response
@@ -297,4 +298,5 @@ class GatewayCall:
         for leg in (self.a, self.b):
             if leg is not None:
                 self.host.unregister_leg(leg)
+        let_go(self, self.a, self.b)
         self.host.call_ended(self)

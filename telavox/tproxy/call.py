@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import attrs
 from twisted.logger import Logger
 
+from telavox.b2bua.endpoint import let_go
 from telavox.b2bua.leg import SDP, IncomingLeg, Leg, LegHost, OutgoingLeg
 from telavox.config.model import UserConfig
 from telavox.interfaces import IMediaServer, MediaError
@@ -1194,6 +1195,7 @@ class Call:
         for leg in (self.a, self.b):
             if leg is not None and leg.user_data is self:
                 self.host.unregister_leg(leg)
+        let_go(self, self.a, self.b, self.incoming)
         cdr = CdrRecord(
             correlation_id=self.correlation_id, call_id=self.call_id,
             caller=self._caller_user(), callee=self.callee, start_time=self.start_time,

@@ -33,6 +33,7 @@ from twisted.logger import Logger
 from twisted.python import failure
 from zope.interface import implementer
 
+from telavox.b2bua.endpoint import let_go
 from telavox.b2bua.leg import IncomingLeg, Leg, OutgoingLeg
 from telavox.config.model import UserConfig
 from telavox.interfaces import ChannelHungUp, IChannel, IScriptServer, MediaError
@@ -577,6 +578,7 @@ class ScriptChannel:
             self._dial.caller_gone()
         self._release()
         self.host.unregister_leg(self.a)
+        let_go(self, self.a)
         for waiter in self._waiters():
             if not waiter.called:
                 waiter.errback(ChannelHungUp(self.name))

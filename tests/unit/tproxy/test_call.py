@@ -830,3 +830,34 @@ def test_directed_pickup_answers_the_ringing_call() -> None:
     assert host.media.remote[b_eid][0].port == 7000
     call.hangup("test")
     assert host.cdrs[-1].callee == "1003"
+
+
+def test_an_ended_call_is_freed_without_the_cyclic_collector() -> None:
+    """Once a call has ended its legs no longer report to it, so the call
+    (its sessions, endpoints, route) is freed with the last reference, not
+    left in a cycle for the cyclic collector."""
+    import gc
+
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        host, call, _ = answered_call()
+        a = call.a
+        assert a.dialog is not None
+        bye = message(
+            f"BYE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-gc\n"
+            f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+            f"To: <sip:1002@{DOMAIN}>;tag={a.dialog.local_tag}\nCall-ID: call-a\nCSeq: 11 BYE\n")
+        a.receive(bye, FakeTxn(bye, SOURCE))  # type: ignore[arg-type]
+        assert call.state == "ended"
+        del a, bye, call
+        host.index.clear()
+        host.legs.requests.clear()  # the fakes' own records of the legs
+        host.legs.responses.clear()
+        gc.collect()
+        assert not [o for o in gc.garbage if isinstance(o, Call)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
