@@ -133,6 +133,11 @@ def _name(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
         raise ValueError(f"{value!r} must be a name of letters, digits and _.-")
 
 
+def _name_or_empty(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
+    if value:
+        _name(inst, attr, value)
+
+
 def _target_address(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
     if value:
         ListenAddress.parse(value)
@@ -283,6 +288,9 @@ class UserConfig:
                              default="", validator=_digits)
     caller_id_withheld: bool = doc("Withhold the caller ID from called parties outside "
                                    "(sent with Privacy: id, RFC 3323).", default=False)
+    pickup_group: str = doc("Name of the user's call pickup group: the members answer "
+                            "each other's ringing calls with [tproxy] group_pickup_number "
+                            "(empty: none).", default="", validator=_name_or_empty)
     forward_always: str = doc("Forward every call to this number (empty: off).", default="")
     forward_busy: str = doc("Forward when the user is busy (486/600).", default="")
     forward_no_answer: str = doc("Forward when the user does not answer in time.",
@@ -511,6 +519,9 @@ class TproxyConfig:
     pickup_prefix: str = doc("Dialled before a colleague's extension, answers the call "
                              "ringing there (directed pickup, e.g. **1002); empty: off.",
                              default="**")
+    group_pickup_number: str = doc("Dialled by a user, answers the call that has rung "
+                                   "longest in the user's pickup_group (Asterisk's *8); "
+                                   "empty: off.", default="*8")
     music_on_hold: str = doc("What a held party hears: 'default' (the built-in music), a "
                              "WAV file's path, 'tone:<indications>' (e.g. "
                              "'tone:!440/200,!0/3800'), or '' for silence.",
@@ -671,6 +682,10 @@ class Config:
                 problems.append((key, "needs either app or target"))
             elif entry.target and entry.target not in extensions:
                 problems.append((f"{key}.target", f"no user {entry.target}"))
+        group_pickup = self.tproxy.group_pickup_number
+        if group_pickup and group_pickup in extensions | seen:
+            problems.append(("tproxy.group_pickup_number", f"{group_pickup} is already a "
+                                                           "user or dial-plan number"))
         parking = {self.tproxy.park_lot, *self.tproxy.park_numbers()}
         taken = sorted(parking & (extensions | seen))
         if self.tproxy.park_lot and taken:

@@ -5,7 +5,9 @@ Numbers are matched in a fixed, documented order:
 
 1. the ``[[dialplan]]`` numbers (scripts such as ``*43`` echo, or aliases
    that ring a user), then the pickup prefix followed by an extension
-   (``**1002`` answers the call ringing at 1002), then the park lot and its
+   (``**1002`` answers the call ringing at 1002), the group pickup number
+   (``*8`` answers the call ringing longest in the caller's pickup group),
+   then the park lot and its
    slots (``700`` parks, ``701`` retrieves the call parked there);
 2. users' extensions;
 3. emergency numbers (always allowed, passed on as dialled);
@@ -38,7 +40,8 @@ class RouteKind(enum.Enum):
     SCRIPT = "script"
     EXTERNAL = "external"
     PICKUP = "pickup"
-    """Answer the call ringing at ``target`` (directed call pickup)."""
+    """Answer the call ringing at ``target`` (directed call pickup), or with
+    no target the one ringing longest in ``args[0]``, a pickup group."""
     PARK = "park"
     """The park lot (``target`` its number: the first free slot) or one slot."""
     ELSEWHERE = "elsewhere"
@@ -95,13 +98,14 @@ class DialPlan:
     def __init__(self, platform: PlatformConfig, users: Iterable[UserConfig],
                  entries: Iterable[DialPlanEntry], *, emergency: Iterable[str] = (),
                  premium: Iterable[str] = (), pickup_prefix: str = "**",
-                 park: Iterable[str] = ()) -> None:
+                 group_pickup: str = "", park: Iterable[str] = ()) -> None:
         self.platform = platform
         self.users: Mapping[str, UserConfig] = {u.extension: u for u in users}
         self.entries: Mapping[str, DialPlanEntry] = {e.number: e for e in entries}
         self.emergency = frozenset(emergency)
         self.premium = tuple(sorted(premium, key=len, reverse=True))
         self.pickup_prefix = pickup_prefix
+        self.group_pickup = group_pickup
         park = tuple(park)
         self.park = frozenset(park)
         """The park lot's number and its slots'."""
@@ -124,6 +128,12 @@ class DialPlan:
             if caller is None:
                 return Route.reject(403, "Forbidden (pickup is for users)")
             return Route(RouteKind.PICKUP, dialled[len(prefix):])
+        if self.group_pickup and dialled == self.group_pickup:
+            if caller is None:
+                return Route.reject(403, "Forbidden (pickup is for users)")
+            if not caller.pickup_group:
+                return Route.reject(403, "Forbidden (no pickup group)")
+            return Route(RouteKind.PICKUP, args=(caller.pickup_group,))
         if dialled in self.park:
             if caller is None:
                 return Route.reject(403, "Forbidden (parking is for users)")

@@ -48,6 +48,7 @@ from telavox.tproxy.media import LocalSession
 from telavox.tproxy.mwi import EVENT as MWI_EVENT
 from telavox.tproxy.mwi import MwiNotifier
 from telavox.tproxy.parking import ParkingLot
+from telavox.tproxy.pickup import call_to_pick_up
 from telavox.tproxy.script import ScriptChannel
 from telavox.tproxy.sessiontimer import SUPPORTED, negotiate, unsupported
 from telavox.transport.address import ListenAddress
@@ -164,6 +165,7 @@ class SipServerService(LegHandlers, BaseApplication):
                         emergency=self.tproxy.emergency_numbers,
                         premium=self.tproxy.premium_prefixes,
                         pickup_prefix=config.tproxy.pickup_prefix,
+                        group_pickup=config.tproxy.group_pickup_number,
                         park=(config.tproxy.park_lot, *config.tproxy.park_numbers())
                         if config.tproxy.park_lot else ())
 
@@ -422,7 +424,7 @@ class SipServerService(LegHandlers, BaseApplication):
             self._script(leg, caller, caller_uri or request.from_, dialled, route)
             return
         if route.kind is RouteKind.PICKUP:
-            self._pickup(leg, caller, route.target)
+            self._pickup(leg, caller, route.target, route.args[0] if route.args else "")
             return
         parked = self.parking.occupant(route.target) if (
             route.kind is RouteKind.PARK and self.parking is not None) else None
@@ -438,18 +440,20 @@ class SipServerService(LegHandlers, BaseApplication):
         self.calls[call.call_id] = call
         call.start(route)
 
-    def _pickup(self, leg: IncomingLeg, picker: UserConfig | None, target: str) -> None:
-        """``**<ext>``: the call ringing at ``target`` is answered by ``leg``."""
-        ringing = next((c for c in self.calls.values() if isinstance(c, Call)
-                        and c.callee == target and c.state in ("calling", "ringing", "early")
-                        and c.b_endpoint is not None), None)
-        if ringing is None or picker is None or ringing.caller is picker:
+    def _pickup(self, leg: IncomingLeg, picker: UserConfig | None, target: str,
+                group: str) -> None:
+        """``**<ext>`` (``target``) or the group pickup number (``group``):
+        the ringing call :func:`call_to_pick_up` names is answered by ``leg``."""
+        calls = (c for c in self.calls.values() if isinstance(c, Call))
+        ringing = call_to_pick_up(calls, picker, extension=target, group=group,
+                                  user=self.dialplan.user) if picker is not None else None
+        if ringing is None or picker is None:
             self.counters["refused"] += 1
             leg.reject(480, "Temporarily Unavailable (no call to pick up)")
             return
         self.log.info("{server}: {picker} picks up call {call_id} ringing at {target}",
                       server=self.name, picker=picker.extension, call_id=ringing.call_id,
-                      target=target)
+                      target=ringing.callee)
         ringing.picked_up(leg, picker.extension)
 
     def prompt(self, name: str) -> str | None:

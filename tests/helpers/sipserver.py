@@ -13,13 +13,16 @@ from helpers.process import PlatformProcess, free_port
 def sip_server_platform(folder: Path, *, domain: str, passwords: Mapping[str, str],
                         proxy_port: int, rtp_ports: tuple[int, int], extra: str = "",
                         names: bool = False, media_address: str = "127.0.0.1",
-                        platform_keys: str = "") -> PlatformProcess:
+                        platform_keys: str = "",
+                        user_keys: Mapping[str, str] | None = None) -> PlatformProcess:
     """The platform (not started): sipproxy on UDP ``proxy_port``, sip1 hosted
     here with its mediaserver on ``rtp_ports`` of ``media_address``, the users of ``passwords``
     (named "User <ext>" with ``names``), tlb's HTTP API off, and any
-    ``extra`` TOML sections (``platform_keys``: more lines of [platform])."""
+    ``extra`` TOML sections (``platform_keys``: more lines of [platform];
+    ``user_keys``: more lines of some users' [[users]] entries)."""
+    more = user_keys or {}
     users = "\n".join(f'[[users]]\nextension = "{u}"\npassword = "{p}"\n'
-                      + (f'name = "User {u}"\n' if names else "")
+                      + (f'name = "User {u}"\n' if names else "") + more.get(u, "")
                       for u, p in passwords.items())
     return PlatformProcess(folder, f"""
 [platform]

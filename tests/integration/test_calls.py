@@ -52,6 +52,7 @@ class CallsTest(PhonesMixin, unittest.TestCase):
         cls.platform = sip_server_platform(
             cls.folder, domain=DOMAIN, passwords=PASSWORDS, proxy_port=cls.proxy_port,
             rtp_ports=(RTP_LOW, RTP_HIGH), names=True,
+            user_keys={"1002": 'pickup_group = "team"\n', "1003": 'pickup_group = "team"\n'},
             extra="[tproxy]\nno_answer_timeout = 3.0\npark_lot = \"700\"\npark_slots = 5\n")
         cls.platform.start()
 
@@ -207,6 +208,48 @@ class CallsTest(PhonesMixin, unittest.TestCase):
                                          carol.rtp.sdp("carol")))
         original = yield wait(calling)
         self.assertEqual((picked.state, original.state), ("confirmed", "confirmed"))
+        reason = yield wait(ringing[0].ended)
+        self.assertEqual(reason, "cancelled")
+        heard = yield hear_each_other(alice.rtp, media_target(original.remote_sdp),
+                                      carol.rtp, media_target(picked.remote_sdp))
+        self.assertGreaterEqual(min(heard), 20, heard)
+        yield wait(original.bye())
+        reason = yield wait(picked.ended)
+        self.assertEqual(reason, "remote BYE")
+
+    @defer.inlineCallbacks
+    def test_group_pickup(self) -> Any:
+        """1001 calls 1002, whose phone rings; 1004 (in no pickup group)
+        dialling *8 is refused; 1003, in 1002's group, dials *8 and gets
+        the call: 1002's ringing stops and 1001 and 1003 hear each other."""
+        ringing: list[Call] = []
+
+        def ring(call: Call) -> None:
+            call.ring()
+            ringing.append(call)
+
+        alice = yield self.phone("1001")
+        yield self.phone("1002", ring)
+        carol = yield self.phone("1003")
+        dave = yield self.phone("1004")
+        provisional: defer.Deferred[None] = defer.Deferred()
+
+        def on_provisional(call: Call, response: Response) -> None:
+            if response.status == 180 and not provisional.called:
+                provisional.callback(None)
+
+        calling = alice.invite(f"sip:1002@{DOMAIN}", self.proxy, alice.rtp.sdp("alice"),
+                               on_provisional=on_provisional)
+        yield wait(provisional)
+        try:
+            yield wait(dave.invite(f"sip:*8@{DOMAIN}", self.proxy, dave.rtp.sdp("dave")))
+        except CallError as e:
+            self.assertEqual(e.status, 403)
+        else:
+            self.fail("a user in no pickup group picked a call up")
+        picked = yield wait(carol.invite(f"sip:*8@{DOMAIN}", self.proxy,
+                                         carol.rtp.sdp("carol")))
+        original = yield wait(calling)
         reason = yield wait(ringing[0].ended)
         self.assertEqual(reason, "cancelled")
         heard = yield hear_each_other(alice.rtp, media_target(original.remote_sdp),
