@@ -33,6 +33,15 @@ from twisted.internet import defer
 from telavox.interfaces import ChannelHungUp
 from telavox.scriptserver.agi import ALL_DIGITS, Reply, atoi, is_true, scan_int
 from telavox.scriptserver.apps import NOT_YET
+from telavox.scriptserver.saying import (
+    DATETIME_FORMAT,
+    DIGIT_FILES,
+    alpha_files,
+    date_files,
+    datetime_files,
+    number_files,
+    time_files,
+)
 from telavox.scriptserver.sounds import RATE
 from telavox.scriptserver.variables import parse_callerid
 
@@ -337,40 +346,6 @@ async def wait_for_digit(session: AgiSession, argv: list[str]) -> Reply:
         return Reply.success(-1)
 
 
-def number_files(number: int) -> list[str] | None:
-    """The sounds that say ``number`` in English (Asterisk's
-    ``ast_say_number_full_en``), or None when it is too big (≥ 10⁹)."""
-    if number == 0:
-        return ["digits/0"]
-    files: list[str] = []
-    if number < 0:
-        files.append("digits/minus")
-        number = -number
-    if number >= 1_000_000_000:
-        return None
-    if number >= 1_000_000:
-        files += number_files(number // 1_000_000) or []
-        files.append("digits/million")
-        number %= 1_000_000
-    if number >= 1000:
-        files += number_files(number // 1000) or []
-        files.append("digits/thousand")
-        number %= 1000
-    if number >= 100:
-        files += [f"digits/{number // 100}", "digits/hundred"]
-        number %= 100
-    if number >= 20:
-        files.append(f"digits/{number // 10 * 10}")
-        number %= 10
-    if number:
-        files.append(f"digits/{number}")
-    return files
-
-
-_DIGIT_FILES = {"*": "digits/star", "#": "digits/pound", "-": "digits/minus",
-                **{d: f"digits/{d}" for d in "0123456789"}}
-
-
 async def _say(session: AgiSession, names: list[str], escape: str) -> Reply:
     """Play the sounds that exist (Asterisk skips missing ones)."""
     paths = [p for p in (session.services.sounds.find(n, str(session.channel.language))
@@ -390,7 +365,7 @@ async def _say(session: AgiSession, names: list[str], escape: str) -> Reply:
           "<escape digits>.  Returns the ASCII code of the digit, 0, or -1 on hang-up.")
 async def say_digits(session: AgiSession, argv: list[str]) -> Reply:
     _usage_unless(len(argv) == 4 and scan_int(argv[2]) is not None)
-    names = [_DIGIT_FILES[c] for c in argv[2] if c in _DIGIT_FILES]
+    names = [DIGIT_FILES[c] for c in argv[2] if c in DIGIT_FILES]
     return await _say(session, names, argv[3])
 
 
@@ -407,6 +382,43 @@ async def say_number(session: AgiSession, argv: list[str]) -> Reply:
                          number=number)
         return Reply.success(-1)
     return await _say(session, names, argv[3])
+
+
+@_command("SAY ALPHA <string> <escape digits>", "Says a string letter by letter, stopped "
+          "by a digit of <escape digits>.  Returns the digit's code, 0, or -1.")
+async def say_alpha(session: AgiSession, argv: list[str]) -> Reply:
+    _usage_unless(len(argv) == 4)
+    return await _say(session, alpha_files(argv[2]), argv[3])
+
+
+def _epoch(word: str) -> int:
+    value = scan_int(word)
+    _usage_unless(value is not None)
+    assert value is not None
+    return value
+
+
+@_command("SAY DATE <date> <escape digits>", "Says the date <date> (seconds since the "
+          "epoch): weekday, month, day and year.  Returns the digit's code, 0, or -1.")
+async def say_date(session: AgiSession, argv: list[str]) -> Reply:
+    _usage_unless(len(argv) == 4)
+    return await _say(session, date_files(_epoch(argv[2])), argv[3])
+
+
+@_command("SAY TIME <time> <escape digits>", "Says the time <time> (seconds since the "
+          "epoch).  Returns the digit's code, 0, or -1.")
+async def say_time(session: AgiSession, argv: list[str]) -> Reply:
+    _usage_unless(len(argv) == 4)
+    return await _say(session, time_files(_epoch(argv[2])), argv[3])
+
+
+@_command("SAY DATETIME <time> <escape digits> [format] [timezone]", "Says <time> (seconds "
+          "since the epoch) as <format> says (default \"ABdY 'digits/at' IMp\"), in the "
+          "platform's time zone.  Returns the digit's code, 0, or -1.")
+async def say_datetime(session: AgiSession, argv: list[str]) -> Reply:
+    _usage_unless(4 <= len(argv) <= 6)
+    fmt = argv[4] if len(argv) > 4 and argv[4] else DATETIME_FORMAT
+    return await _say(session, datetime_files(_epoch(argv[2]), fmt), argv[3])
 
 
 def _record_options(argv: list[str]) -> tuple[int, bool, float]:

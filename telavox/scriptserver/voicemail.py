@@ -29,7 +29,7 @@ box without PIN called from elsewhere never opens.  An unknown box gets the
 same prompts as a wrong PIN, so callers cannot probe which boxes exist.
 Then "you have N new messages", and the messages, new first (oldest
 first in each folder), each after its envelope ("received yesterday at 9
-oh 5 A M from phone number 1 0 0 1", :func:`envelope`) and followed by
+oh 5 A M from phone number 1 0 0 1", :func:`envelope`, as app_voicemail) and followed by
 the menu: 1 again, 3 next, 7
 delete, 5 record the greeting, ``#`` leave (so does the caller hanging
 up, or three rounds of the menu with no key).  A new message moves to Old
@@ -41,7 +41,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hmac
-import time as _time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +60,7 @@ from telavox.scriptserver.mailbox import (
     Message,
     valid_box,
 )
+from telavox.scriptserver.saying import datetime_files
 from telavox.scriptserver.session import AgiSession, environment_for
 
 if TYPE_CHECKING:
@@ -238,44 +238,15 @@ async def check_messages(context: VoicemailContext, agi: Agi, box: str = "") -> 
     return True
 
 
+ENVELOPE_FORMAT = "'vm-received' q 'digits/at' IMp"
+"""How app_voicemail says when a message came (English)."""
+
+
 def envelope(when: float, now: float) -> list[str]:
-    """The sounds saying when a message came (local time), as Asterisk's
-    ``Q 'digits/at' IMp`` date format: ``today``, ``yesterday``, the
-    weekday within the last week, else the month and day; then the hour,
-    the minutes and AM/PM."""
-    at, today = _time.localtime(when), _time.localtime(now)
-    days = (_date(today) - _date(at))
-    if days == 0:
-        out = ["vm-received", "digits/today"]
-    elif days == 1:
-        out = ["vm-received", "digits/yesterday"]
-    elif 1 < days < 7:
-        out = ["vm-received", f"digits/day-{(at.tm_wday + 1) % 7}"]
-    else:
-        out = ["vm-received", f"digits/mon-{at.tm_mon - 1}", *_number_sounds(at.tm_mday)]
-    hour = at.tm_hour % 12 or 12
-    out += ["digits/at", *_number_sounds(hour)]
-    minute = at.tm_min
-    if minute == 0:
-        out.append("digits/oclock")
-    elif minute < 10:
-        out += ["digits/oh", f"digits/{minute}"]
-    else:
-        out += _number_sounds(minute)
-    out.append("digits/a-m" if at.tm_hour < 12 else "digits/p-m")
-    return out
-
-
-def _date(t: _time.struct_time) -> int:
-    """Days since the epoch of local date ``t`` (for "today"/"yesterday")."""
-    return int(_time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 12, 0, 0, 0, 0, -1)) // 86400)
-
-
-def _number_sounds(n: int) -> list[str]:
-    """1-59 as the digits/ sounds Asterisk's SAY NUMBER plays."""
-    if n < 20 or n % 10 == 0:
-        return [f"digits/{n}"]
-    return [f"digits/{n - n % 10}", f"digits/{n % 10}"]
+    """The sounds saying when a message came, as app_voicemail's envelope
+    (:data:`ENVELOPE_FORMAT`): nothing more for today, "yesterday", the
+    weekday within the last week, else the date; then the time."""
+    return datetime_files(when, ENVELOPE_FORMAT, now)
 
 
 async def _which_box(agi: Agi) -> str:

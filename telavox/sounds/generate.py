@@ -89,6 +89,15 @@ PROMPTS: dict[str, str] = {
     "digits/a-m": "A M", "digits/p-m": "P M", "digits/oh": "oh", "digits/oclock": "o'clock",
     **{f"digits/day-{n}": day for n, day in enumerate(
         ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"))},
+    **{f"letters/{c}": c.upper() for c in "abcdefghijklmnopqrstuvwxyz"},
+    "letters/at": "at", "letters/dot": "dot", "letters/dash": "dash",
+    **{f"digits/h-{n}": word for n, word in enumerate((
+        "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+        "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth",
+        "sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth",
+        "twenty-first", "twenty-second", "twenty-third", "twenty-fourth", "twenty-fifth",
+        "twenty-sixth", "twenty-seventh", "twenty-eighth", "twenty-ninth", "thirtieth",
+        "thirty-first"), start=1)},
     **{f"digits/mon-{n}": month for n, month in enumerate(
         ("January", "February", "March", "April", "May", "June", "July", "August",
          "September", "October", "November", "December"))},

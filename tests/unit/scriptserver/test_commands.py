@@ -5,6 +5,7 @@ Asterisk's arguments, result values and reply bytes."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from telavox.scriptserver.agi import ALL_DIGITS
 from telavox.scriptserver.apps import dial_target
 from telavox.scriptserver.commands import COMMANDS, number_files
+from telavox.sounds import SOUNDS_DIR
 
 from .fakechannel import BLOCK, HANGUP, TIMEOUT, FakeChannel
 from .support import Harness, first, write_wav
@@ -477,3 +479,43 @@ def test_command_names_fit_the_matcher() -> None:
         "GET", "FULL", "VARIABLE")
     assert match_command(["GET", "VARIABLE", "X"], list(COMMANDS)) == ("GET", "VARIABLE")
     assert match_command(["FLY"], COMMANDS) is None
+
+
+def _said(h: Harness, line: str) -> list[str]:
+    """The shipped sounds one SAY command played, by name."""
+    h.channel.calls.clear()
+    assert h.run(line) == b"200 result=0\n"
+    [(_, paths, _)] = h.channel.calls
+    return [str(Path(p).relative_to(SOUNDS_DIR / "en").with_suffix("")) for p in paths]
+
+
+def test_say_alpha(tmp_path: Path) -> None:
+    """Letters, digits and the symbols with a sound, others passed over."""
+    h = Harness(tmp_path, sound_dirs=(str(SOUNDS_DIR),))
+    assert _said(h, 'SAY ALPHA "Ab1@x.y-z!" ""') == [
+        "letters/a", "letters/b", "digits/1", "letters/at", "letters/x", "letters/dot",
+        "letters/y", "letters/dash", "letters/z"]
+
+
+def test_say_date_time_and_datetime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As Asterisk's say.c in English, in the platform's time zone."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        h = Harness(tmp_path, sound_dirs=(str(SOUNDS_DIR),))
+        when = 1_700_000_000  # Tuesday 14 November 2023, 22:13:20
+        year = ["digits/2", "digits/thousand", "digits/20", "digits/3"]
+        assert _said(h, f'SAY DATE {when} ""') == [
+            "digits/day-2", "digits/mon-10", "digits/14", *year]
+        assert _said(h, f'SAY TIME {when} ""') == ["digits/10", "digits/13", "digits/p-m"]
+        assert _said(h, f'SAY TIME {when - 13 * 60 + 5 * 60} ""') == [
+            "digits/10", "digits/oh", "digits/5", "digits/p-m"]
+        assert _said(h, f'SAY DATETIME {when} ""') == [
+            "digits/day-2", "digits/mon-10", "digits/h-14", *year, "digits/at", "digits/10",
+            "digits/13", "digits/p-m"]
+        assert _said(h, f'SAY DATETIME {when} "" "HM"') == ["digits/20", "digits/2",
+                                                             "digits/13"]
+        assert h.run('SAY DATE soon ""').startswith(b"520-")
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -330,23 +330,23 @@ voicemail_pin = "1234"
 
 
 def test_envelope_says_when_as_asterisk(monkeypatch: Any) -> None:
-    """Today / yesterday / the weekday within a week / month and day, then
-    "at" the 12-hour time and AM/PM, in local time."""
+    """app_voicemail's "'vm-received' q 'digits/at' IMp" in local time:
+    nothing for today, yesterday, the weekday within a week, else the date."""
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     try:
         now = 1_700_000_000.0  # Tuesday 14 November 2023, 22:13:20 UTC
         assert envelope(now - 60, now) == [
-            "vm-received", "digits/today", "digits/at", "digits/10", "digits/12", "digits/p-m"]
+            "vm-received", "digits/at", "digits/10", "digits/12", "digits/p-m"]
         assert envelope(now - 86400 - (22 * 3600 + 13 * 60 + 20), now) == [  # Monday 00:00
             "vm-received", "digits/yesterday", "digits/at", "digits/12", "digits/oclock",
             "digits/a-m"]
-        assert envelope(now - 3 * 86400 - 12 * 3600 - 9 * 60, now)[:2] == [
-            "vm-received", "digits/day-6"]  # Saturday
-        assert envelope(now - 3 * 86400 - 12 * 3600 - 9 * 60, now)[2:] == [
-            "digits/at", "digits/10", "digits/oh", "digits/4", "digits/a-m"]
-        assert envelope(now - 20 * 86400, now)[:4] == [
-            "vm-received", "digits/mon-9", "digits/20", "digits/5"]  # October 25
+        assert envelope(now - 3 * 86400 - 12 * 3600 - 9 * 60, now) == [  # Saturday 10:04
+            "vm-received", "digits/day-6", "digits/at", "digits/10", "digits/oh",
+            "digits/4", "digits/a-m"]
+        assert envelope(now - 20 * 86400, now)[:7] == [  # Wednesday 25 October 2023
+            "vm-received", "digits/day-3", "digits/mon-9", "digits/h-25", "digits/2",
+            "digits/thousand", "digits/20"]
     finally:
         monkeypatch.undo()
         time.tzset()
