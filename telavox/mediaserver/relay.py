@@ -183,7 +183,11 @@ class MediaCore:
             self._dtmf_open.discard(stream)
             stream.close()
         del self.endpoints[endpoint_id]
-        return self.endpoint_stats(endpoint)
+        stats = self.endpoint_stats(endpoint)
+        # each stream points back at its endpoint: without the cycle both are
+        # freed now rather than by the cyclic collector
+        endpoint.streams = []
+        return stats
 
     def endpoint_stats(self, endpoint: Endpoint) -> MediaEndpointStats:
         """The counters of ``endpoint`` as a record."""
