@@ -30,7 +30,6 @@ from typing import Any
 
 from twisted.internet import defer
 from twisted.logger import Logger
-from twisted.python import failure
 from zope.interface import implementer
 
 from telavox.b2bua.endpoint import let_go
@@ -109,7 +108,8 @@ class ScriptChannel:
         when its INVITE had none (``late_offer``: the answer is in its ACK)."""
         self.late_offer = False
         self.codec = ""
-        self._answering: defer.Deferred[None] | None = None
+        self._answering: list[defer.Deferred[None]] | None = None
+        """Who waits for the caller's ACK once our 200 is sent (None: not sent)."""
         self._digits: collections.deque[str] = collections.deque()
         self._digit_wait: tuple[defer.Deferred[str], frozenset[str] | None, Any] | None = None
         self._play_wait: defer.Deferred[str] | None = None
@@ -210,22 +210,10 @@ class ScriptChannel:
         if self.state_name == "up":
             return defer.succeed(None)
         if self._answering is None:
-            self._answering = defer.Deferred()
+            self._answering = []
             self.a.answer(self.a_answer)
         d: defer.Deferred[None] = defer.Deferred()
-
-        def settle(result: Any) -> Any:
-            # each ANSWER waiting gets the outcome: answered, or ChannelHungUp
-            if d.called:
-                return result
-            if isinstance(result, failure.Failure):
-                d.errback(result)
-            else:
-                d.callback(None)
-            return result
-
-        self._answering.addBoth(settle)
-        self._answering.addErrback(lambda f: None)  # given to every waiter above
+        self._answering.append(d)
         return d
 
     def hangup(self) -> defer.Deferred[None]:
@@ -495,9 +483,9 @@ class ScriptChannel:
             return
         self.state_name = "up"
         self.answer_time = time.time()
-        answering, self._answering = self._answering, None
-        if answering is not None:
-            answering.callback(None)
+        answering, self._answering = self._answering or [], None
+        for d in answering:
+            d.callback(None)
 
     def _late_answer(self, leg: IncomingLeg) -> bool:
         """The caller's answer (in the ACK) to the offer of our 200; False
@@ -595,7 +583,7 @@ class ScriptChannel:
     def _waiters(self) -> list[defer.Deferred[Any]]:
         out: list[defer.Deferred[Any]] = []
         if self._answering is not None:
-            out.append(self._answering)
+            out.extend(self._answering)
             self._answering = None
         if self._digit_wait is not None:
             d, _, timer = self._digit_wait
