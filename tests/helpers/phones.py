@@ -189,3 +189,23 @@ def tone_levels(phone: RtpPhone, freqs: Iterable[float], frames: int = 60) -> di
         k = round(freq * len(audio) / 8000)
         out[freq] = float(spectrum[k - 2:k + 3].max())
     return out
+
+
+@defer.inlineCallbacks
+def transfer_blindly(answered: list[Any], target: str, domain: str, transferor: str) -> Any:
+    """The callee (the first call in ``answered``, filled by its phone's
+    on_invite) transfers its caller to ``target`` with REFER, as user
+    ``transferor``: checks the 202, the platform's BYE and the last NOTIFY
+    saying 200."""
+    for _ in range(50):
+        if answered and answered[0].state == "confirmed":
+            break
+        yield sleep(0.02)
+    call = answered[0]
+    response = yield wait(call.send_request(
+        "REFER", extra=(("Refer-To", f"<sip:{target}@{domain}>"),
+                        ("Referred-By", f"<sip:{transferor}@{domain}>"))))
+    assert response.status == 202, response
+    reason = yield wait(call.ended)
+    assert reason == "remote BYE", reason
+    assert call.notifies[-1].body.startswith(b"SIP/2.0 200"), call.notifies

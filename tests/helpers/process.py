@@ -102,6 +102,13 @@ class PlatformProcess:
                 raise AssertionError(f"telavox did not stop on SIGTERM:\n{self.log()}") from None
         return self.proc.returncode
 
+    def stop_clean(self) -> None:
+        """Stop it and check that it stopped as asked and logged no traceback."""
+        status = self.stop()
+        log = self.log()
+        assert "Traceback" not in log, log
+        assert status in (0, -15), log
+
 
 def udp_exchange(port: int, data: bytes, timeout: float = 3.0,
                  host: str = "127.0.0.1") -> bytes | None:

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from helpers.phones import PhonesMixin, hear_each_other, media_target, sleep, wait
+from helpers.phones import (
+    PhonesMixin,
+    hear_each_other,
+    media_target,
+    sleep,
+    transfer_blindly,
+    wait,
+)
 from helpers.process import PlatformProcess, free_port
 from helpers.sipserver import read_cdrs, sip_server_platform
 from twisted.internet import defer
@@ -58,10 +65,7 @@ class CallsTest(PhonesMixin, unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls) -> None:
-        status = cls.platform.stop()
-        log = cls.platform.log()
-        assert "Traceback" not in log, log
-        assert status in (0, -15), log
+        cls.platform.stop_clean()
 
     def phone(self, user: str, on_invite: Any = None, register: bool = True) -> Any:
         """A registered user agent for ``user`` with an RTP socket."""
@@ -186,6 +190,13 @@ class CallsTest(PhonesMixin, unittest.TestCase):
         """1001 calls 1002, whose phone rings; 1003 dials **1002 and gets the
         call: 1002's ringing stops (CANCEL), 1001 and 1003 are answered and
         hear each other."""
+        alice, ringing, calling = yield self.ringing_at_1002()
+        carol = yield self.phone("1003")
+        yield self.picked_up(alice, ringing, calling, carol, "**1002")
+
+    @defer.inlineCallbacks
+    def ringing_at_1002(self) -> Any:
+        """1001's phone, 1002's ringing calls, and 1001's call ringing there."""
         ringing: list[Call] = []
 
         def ring(call: Call) -> None:
@@ -194,7 +205,6 @@ class CallsTest(PhonesMixin, unittest.TestCase):
 
         alice = yield self.phone("1001")
         yield self.phone("1002", ring)
-        carol = yield self.phone("1003")
         provisional: defer.Deferred[None] = defer.Deferred()
 
         def on_provisional(call: Call, response: Response) -> None:
@@ -204,14 +214,21 @@ class CallsTest(PhonesMixin, unittest.TestCase):
         calling = alice.invite(f"sip:1002@{DOMAIN}", self.proxy, alice.rtp.sdp("alice"),
                                on_provisional=on_provisional)
         yield wait(provisional)
-        picked = yield wait(carol.invite(f"sip:**1002@{DOMAIN}", self.proxy,
-                                         carol.rtp.sdp("carol")))
+        return alice, ringing, calling
+
+    @defer.inlineCallbacks
+    def picked_up(self, alice: Any, ringing: list[Call], calling: Any, picker: Any,
+                  number: str) -> Any:
+        """``picker`` dials ``number`` and gets 1001's call: 1002 stops
+        ringing, the two hear each other, 1001's BYE ends it."""
+        picked = yield wait(picker.invite(f"sip:{number}@{DOMAIN}", self.proxy,
+                                          picker.rtp.sdp("picker")))
         original = yield wait(calling)
         self.assertEqual((picked.state, original.state), ("confirmed", "confirmed"))
         reason = yield wait(ringing[0].ended)
         self.assertEqual(reason, "cancelled")
         heard = yield hear_each_other(alice.rtp, media_target(original.remote_sdp),
-                                      carol.rtp, media_target(picked.remote_sdp))
+                                      picker.rtp, media_target(picked.remote_sdp))
         self.assertGreaterEqual(min(heard), 20, heard)
         yield wait(original.bye())
         reason = yield wait(picked.ended)
@@ -222,42 +239,16 @@ class CallsTest(PhonesMixin, unittest.TestCase):
         """1001 calls 1002, whose phone rings; 1004 (in no pickup group)
         dialling *8 is refused; 1003, in 1002's group, dials *8 and gets
         the call: 1002's ringing stops and 1001 and 1003 hear each other."""
-        ringing: list[Call] = []
-
-        def ring(call: Call) -> None:
-            call.ring()
-            ringing.append(call)
-
-        alice = yield self.phone("1001")
-        yield self.phone("1002", ring)
+        alice, ringing, calling = yield self.ringing_at_1002()
         carol = yield self.phone("1003")
         dave = yield self.phone("1004")
-        provisional: defer.Deferred[None] = defer.Deferred()
-
-        def on_provisional(call: Call, response: Response) -> None:
-            if response.status == 180 and not provisional.called:
-                provisional.callback(None)
-
-        calling = alice.invite(f"sip:1002@{DOMAIN}", self.proxy, alice.rtp.sdp("alice"),
-                               on_provisional=on_provisional)
-        yield wait(provisional)
         try:
             yield wait(dave.invite(f"sip:*8@{DOMAIN}", self.proxy, dave.rtp.sdp("dave")))
         except CallError as e:
             self.assertEqual(e.status, 403)
         else:
             self.fail("a user in no pickup group picked a call up")
-        picked = yield wait(carol.invite(f"sip:*8@{DOMAIN}", self.proxy,
-                                         carol.rtp.sdp("carol")))
-        original = yield wait(calling)
-        reason = yield wait(ringing[0].ended)
-        self.assertEqual(reason, "cancelled")
-        heard = yield hear_each_other(alice.rtp, media_target(original.remote_sdp),
-                                      carol.rtp, media_target(picked.remote_sdp))
-        self.assertGreaterEqual(min(heard), 20, heard)
-        yield wait(original.bye())
-        reason = yield wait(picked.ended)
-        self.assertEqual(reason, "remote BYE")
+        yield self.picked_up(alice, ringing, calling, carol, "*8")
 
     @defer.inlineCallbacks
     def test_park_by_blind_transfer_and_retrieve(self) -> Any:
@@ -276,19 +267,7 @@ class CallsTest(PhonesMixin, unittest.TestCase):
         carol = yield self.phone("1003")
         original = yield wait(alice.invite(f"sip:1002@{DOMAIN}", self.proxy,
                                            alice.rtp.sdp("alice")))
-        for _ in range(50):
-            if answered and answered[0].state == "confirmed":
-                break
-            yield sleep(0.02)
-        transferor = answered[0]
-        response = yield wait(transferor.send_request(
-            "REFER", extra=(("Refer-To", f"<sip:700@{DOMAIN}>"),
-                            ("Referred-By", f"<sip:1002@{DOMAIN}>"))))
-        self.assertEqual(response.status, 202)
-        reason = yield wait(transferor.ended)
-        self.assertEqual(reason, "remote BYE")
-        self.assertTrue(transferor.notifies[-1].body.startswith(b"SIP/2.0 200"),
-                        transferor.notifies)
+        yield transfer_blindly(answered, "700", DOMAIN, "1002")
         alice.rtp.received.clear()
         yield sleep(0.6)
         announced = [p for p in alice.rtp.received if p[12] != 0xB2]
