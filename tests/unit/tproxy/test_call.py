@@ -459,6 +459,28 @@ def refer_from_b(call: Call, target: str) -> Request:
         f"Refer-To: <sip:{target}@{DOMAIN}>\n")
 
 
+def from_caller(method: str, local_tag: str, cseq: int, body: bytes = b"") -> Request:
+    """A request of 1001 (tag fa) inside call-a, whose our side has ``local_tag``."""
+    return message(
+        f"{method} sip:127.0.0.1:5070 SIP/2.0\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-{method.lower()}{cseq}\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={local_tag}\nCall-ID: call-a\nCSeq: {cseq} {method}\n"
+        "Contact: <sip:1001@192.0.2.10:5062>\n"
+        + ("Content-Type: application/sdp\n" if body else ""), body)
+
+
+def refer_replacing(call1: Call, call2: Call, target: str) -> Request:
+    """1001's REFER in call-1 asking that call-2 be replaced (attended transfer)."""
+    replaces = f"call-2%3Bto-tag%3D{call2.incoming.local_tag}%3Bfrom-tag%3Dfa"
+    return message(
+        f"REFER sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-rf\n"
+        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
+        f"To: <sip:1002@{DOMAIN}>;tag={call1.incoming.local_tag}\nCall-ID: call-1\n"
+        f"CSeq: 11 REFER\nContact: <sip:1001@192.0.2.10:5062>\n"
+        f"Refer-To: <sip:{target}@{DOMAIN}?Replaces={replaces}>\n")
+
+
 def test_blind_transfer_connects_the_transferee_to_the_target() -> None:
     """REFER from the callee: 202, NOTIFY 100, an INVITE to the target from
     the caller's identity; when the target answers the caller's endpoint is
@@ -596,13 +618,7 @@ def test_attended_transfer_joins_the_two_far_ends() -> None:
     call2 = _answered_on(host, "call-2", "1003", 6000)
     bob_endpoint, carol_endpoint = call1.b_endpoint, call2.b_endpoint
     assert bob_endpoint is not None and carol_endpoint is not None
-    replaces = f"call-2%3Bto-tag%3D{call2.incoming.local_tag}%3Bfrom-tag%3Dfa"
-    refer = message(
-        f"REFER sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-rf\n"
-        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
-        f"To: <sip:1002@{DOMAIN}>;tag={call1.incoming.local_tag}\nCall-ID: call-1\n"
-        f"CSeq: 11 REFER\nContact: <sip:1001@192.0.2.10:5062>\n"
-        f"Refer-To: <sip:1003@{DOMAIN}?Replaces={replaces}>\n")
+    refer = refer_replacing(call1, call2, "1003")
     mark = len(host.legs.requests)
     call1.incoming.receive(refer, FakeTxn(refer, SOURCE))  # type: ignore[arg-type]
     assert host.legs.responses[-1].status == 202
@@ -845,10 +861,7 @@ def test_an_ended_call_is_freed_without_the_cyclic_collector() -> None:
         host, call, _ = answered_call()
         a = call.a
         assert a.dialog is not None
-        bye = message(
-            f"BYE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-gc\n"
-            f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
-            f"To: <sip:1002@{DOMAIN}>;tag={a.dialog.local_tag}\nCall-ID: call-a\nCSeq: 11 BYE\n")
+        bye = from_caller("BYE", a.dialog.local_tag, 11)
         a.receive(bye, FakeTxn(bye, SOURCE))  # type: ignore[arg-type]
         assert call.state == "ended"
         del a, bye, call

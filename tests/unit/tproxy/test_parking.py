@@ -28,8 +28,10 @@ from .test_call import (
     Host,
     _answered_on,
     answered_call,
+    from_caller,
     invite_a,
     refer_from_b,
+    refer_replacing,
 )
 
 USERS = [UserConfig(extension=e, password="x") for e in ("1001", "1002", "1003")]
@@ -64,13 +66,14 @@ def play_through(host: Host, call: Call) -> list[str]:
     return heard
 
 
-def retriever_invite(slot: str, call_id: str = "call-r") -> Request:
+def retriever_invite(slot: str, call_id: str = "call-r",
+                     body: bytes = SDP_B.replace(b"5000", b"7000")) -> Request:
     return message(
         f"INVITE sip:{slot}@{DOMAIN} SIP/2.0\n"
         f"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-{call_id}\n"
         f"Max-Forwards: 69\nFrom: <sip:1003@{DOMAIN}>;tag=fr\nTo: <sip:{slot}@{DOMAIN}>\n"
         f"Call-ID: {call_id}\nCSeq: 1 INVITE\nContact: <sip:1003@192.0.2.30:5066>\n"
-        "Content-Type: application/sdp\n", SDP_B.replace(b"5000", b"7000"))
+        + ("Content-Type: application/sdp\n" if body else ""), body)
 
 
 def blind_park(host: Host, call: Call, number: str = "700") -> None:
@@ -221,10 +224,7 @@ def test_the_parked_party_hanging_up_frees_the_slot() -> None:
     blind_park(host, call)
     a = call.a
     assert a.dialog is not None
-    bye = message(
-        f"BYE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-pb\n"
-        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
-        f"To: <sip:1002@{DOMAIN}>;tag={a.dialog.local_tag}\nCall-ID: call-a\nCSeq: 11 BYE\n")
+    bye = from_caller("BYE", a.dialog.local_tag, 11)
     a.receive(bye, FakeTxn(bye, SOURCE))  # type: ignore[arg-type]
     assert call.state == "ended" and len(lot) == 0 and host.media.endpoints == {}
     clock.advance(host.park_timeout)  # the timer went with it
@@ -238,12 +238,8 @@ def test_a_parked_party_may_hold_and_resume_alone() -> None:
     blind_park(host, call)
     a = call.a
     assert a.dialog is not None
-    reinvite = message(
-        f"INVITE sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-ph\n"
-        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
-        f"To: <sip:1002@{DOMAIN}>;tag={a.dialog.local_tag}\nCall-ID: call-a\nCSeq: 12 INVITE\n"
-        "Contact: <sip:1001@192.0.2.10:5062>\nContent-Type: application/sdp\n",
-        SDP_A.replace(b"o=a 1 1", b"o=a 1 2") + b"a=sendonly\r\n")
+    reinvite = from_caller("INVITE", a.dialog.local_tag, 12,
+                           SDP_A.replace(b"o=a 1 1", b"o=a 1 2") + b"a=sendonly\r\n")
     a.receive(reinvite, FakeTxn(reinvite, SOURCE))  # type: ignore[arg-type]
     ok = host.legs.responses[-1]
     assert ok.status == 200 and b"recvonly" in ok.body and call.parked_in == "701"
@@ -308,13 +304,7 @@ def test_attended_transfer_to_a_self_parked_call_parks_the_transferee() -> None:
     call2 = _self_parked(host, "call-2")
     _ack(call2)
     assert lot.occupant("701") is call2
-    replaces = f"call-2%3Bto-tag%3D{call2.incoming.local_tag}%3Bfrom-tag%3Dfa"
-    refer = message(
-        f"REFER sip:127.0.0.1:5070 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-rf\n"
-        f"Max-Forwards: 70\nFrom: <sip:1001@{DOMAIN}>;tag=fa\n"
-        f"To: <sip:1002@{DOMAIN}>;tag={call1.incoming.local_tag}\nCall-ID: call-1\n"
-        f"CSeq: 11 REFER\nContact: <sip:1001@192.0.2.10:5062>\n"
-        f"Refer-To: <sip:700@{DOMAIN}?Replaces={replaces}>\n")
+    refer = refer_replacing(call1, call2, "700")
     mark = len(host.legs.requests)
     call1.incoming.receive(refer, FakeTxn(refer, SOURCE))  # type: ignore[arg-type]
     assert host.legs.responses[-1].status == 202
@@ -330,3 +320,17 @@ def test_attended_transfer_to_a_self_parked_call_parks_the_transferee() -> None:
     ring = host.legs.requests[-1].request
     assert ring.method == "INVITE" and str(ring.uri) == f"sip:1001@{DOMAIN}"
     assert "1002" in str(ring.from_.uri)
+
+
+def test_a_retriever_without_an_offer_is_refused_and_the_call_stays_parked() -> None:
+    """An INVITE to a slot without SDP gets 488; the call waits on, still
+    retrievable."""
+    host, call, _ = answered_call()
+    lot = parking_host(host)
+    blind_park(host, call)
+    invite = retriever_invite("701", body=b"")
+    leg = IncomingLeg(host.legs, None, invite, FakeTxn(invite, SOURCE),  # type: ignore[arg-type]
+                      host.contact())
+    call.retrieve(leg, USERS[2])
+    assert host.legs.responses[-1].status == 488
+    assert lot.occupant("701") is call and call.parked_in == "701"
