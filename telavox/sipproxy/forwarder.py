@@ -14,7 +14,9 @@ CANCEL from upstream cancels every branch that has had a provisional
 response, and marks the others to be cancelled when theirs comes; when no
 branch has answered at all, 487 goes upstream at once.  Timer C (§16.8)
 cancels an INVITE branch that rings for too long, or closes it as 408 when it
-never rang.
+never rang.  Once every branch has its final response and one went
+upstream, the call lets the requests go: all that can still happen is a
+retransmitted 2xx passing through, for 64*T1.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from telavox.sip.transaction import (
     ClientTransaction,
     Destination,
     RequestIn,
+    ResponseIn,
     client_response,
 )
 from telavox.sip.uri import SipUri
@@ -71,7 +74,7 @@ class Branch:
     def __init__(self, index: int, target: Target, request: Request) -> None:
         self.index = index
         self.target = target
-        self.request = request
+        self.request: Request | None = request  # None once the call is over
         self.txn: ClientTransaction | None = None
         self.final: Response | None = None
         self.provisional = False
@@ -98,8 +101,10 @@ class ProxyCall:
                  on_finished: Callable[[ProxyCall], None] | None = None) -> None:
         self.endpoint = endpoint
         self.reactor = reactor
-        self.event = event
-        self.request = event.request
+        self.txn = event.txn
+        self.request: Request | None = event.request  # None once the call is over
+        self.is_invite = event.request.method == "INVITE"
+        self.call_id = event.request.headers.get("Call-ID") or "-"
         self.timer_c = timer_c
         self.branches: list[Branch] = []
         self.answered = False  # a final response went upstream
@@ -109,21 +114,18 @@ class ProxyCall:
         self._on_finished = on_finished
         self.number = next(_numbers)
 
-    @property
-    def is_invite(self) -> bool:
-        """True for an INVITE."""
-        return self.request.method == "INVITE"
-
     # -- forking --------------------------------------------------------------
 
     def fork(self, targets: Sequence[Target], prepare: Callable[[Request], None] | None = None
              ) -> None:
         """Send the request to every target in parallel."""
-        base = loop_branch(self.request)
+        request = self.request
+        assert request is not None, "forked before any branch answered"
+        base = loop_branch(request)
         for index, target in enumerate(targets):
             dest = target.dest
             via = self.endpoint.via_for(dest, branch=f"{base}.{self.number}.{index}")
-            copy = forwarded_request(self.request, target.uri, via, target.record_routes)
+            copy = forwarded_request(request, target.uri, via, target.record_routes)
             for route in reversed(target.routes):
                 copy.headers.add("Route", route, first=True)
             if prepare is not None:
@@ -137,6 +139,7 @@ class ProxyCall:
         def on_event(event: Action) -> None:
             self._branch_event(branch, event)
 
+        assert branch.request is not None
         branch.txn = self.endpoint.send_request(branch.request, branch.target.dest, on_event)
         if self.is_invite and not branch.done:
             branch.timer_c_at = self.reactor.seconds() + self.timer_c
@@ -144,9 +147,14 @@ class ProxyCall:
     # -- branch events ---------------------------------------------------------
 
     def _branch_event(self, branch: Branch, event: Action) -> None:
-        response = client_response(branch.request, event)
-        if response is not None:
-            self._response(branch, response)
+        if type(event) is ResponseIn:
+            self._response(branch, event.response)
+            return
+        # a timeout or transport failure: only before the branch's final response
+        if branch.request is not None:
+            response = client_response(branch.request, event)
+            if response is not None:
+                self._response(branch, response)
 
     def _response(self, branch: Branch, response: Response) -> None:
         status = response.status
@@ -203,12 +211,23 @@ class ProxyCall:
             copy = upstream_copy(response)
         if self._on_response is not None:
             copy = self._on_response(self, branch, copy)
-        self.endpoint.respond(self.event.txn, copy)
+        self.endpoint.respond(self.txn, copy)
 
     def _maybe_finished(self) -> None:
-        if self.answered and self._on_finished is not None:
+        if not self.answered:
+            return
+        if self._on_finished is not None:
             finished, self._on_finished = self._on_finished, None
             finished(self)
+        if self.request is not None and all(b.done for b in self.branches):
+            self._release()
+
+    def _release(self) -> None:
+        """Every branch is over: keep only what passing a retransmitted 2xx
+        upstream needs (the server transaction, the branches' targets)."""
+        self.request = None
+        for branch in self.branches:
+            branch.request = None
 
     # -- cancelling -----------------------------------------------------------
 
@@ -222,7 +241,8 @@ class ProxyCall:
                 self._cancel_branch(branch)
         if not any(b.provisional for b in self.branches) and not self.answered:
             self.answered = True
-            self.endpoint.respond(self.event.txn, make_response(
+            assert self.request is not None  # released only once answered
+            self.endpoint.respond(self.txn, make_response(
                 self.request, 487, "Request Terminated", to_tag=new_tag()))
             self._maybe_finished()
 
@@ -238,6 +258,8 @@ class ProxyCall:
         if branch.cancelled:
             return
         branch.cancelled = True
+        if branch.request is None:
+            return  # the call is over
         cancel = make_cancel(branch.request)
         self.endpoint.send_request(cancel, branch.target.dest, _ignore)
 
@@ -253,10 +275,10 @@ class ProxyCall:
         if branch.done:
             return
         self.log.info("Timer C fired on branch {index} of {call_id}", index=branch.index,
-                      call_id=self.request.headers.get("Call-ID", "-"))
+                      call_id=self.call_id)
         if branch.provisional:
             self._send_cancel(branch)
-        else:
+        elif branch.request is not None:
             self._final(branch, make_response(branch.request, 408, "Request Timeout"))
 
 

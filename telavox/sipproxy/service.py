@@ -437,4 +437,4 @@ class SipProxyService(BaseApplication):
         return response
 
     def _finished(self, call: ProxyCall) -> None:
-        self.calls.pop(call.event.txn, None)
+        self.calls.pop(call.txn, None)

@@ -509,6 +509,8 @@ class SipEndpoint:
         if isinstance(txn, ClientTransaction):
             callback = self._callbacks.get(txn)
             if callback is not None:
+                if txn.settled:
+                    del self._callbacks[txn]  # nothing more will come: let the TU go
                 callback(event)
         else:
             self.handler.handle_server_failure(self, event)
@@ -524,9 +526,8 @@ class SipEndpoint:
             return
         self.log.info("{endpoint} {side} {method} transaction {outcome} after {duration:.3f}s"
                       " call-id={call_id}", endpoint=self.name, side=side,
-                      method=txn.request.method, outcome=event.outcome,
-                      duration=self.now() - txn.created,
-                      call_id=txn.request.headers.get("Call-ID", "-"))
+                      method=txn.method, outcome=event.outcome,
+                      duration=self.now() - txn.created, call_id=txn.call_id)
 
     def _transmit(self, send: Send) -> None:
         dest = send.dest

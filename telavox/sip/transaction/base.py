@@ -17,6 +17,7 @@ import enum
 from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
+from telavox.sip.errors import LocalSipError
 from telavox.sip.message import Request
 from telavox.sip.timers import TimerConfig
 from telavox.sip.transaction.events import Action
@@ -80,9 +81,16 @@ Handler = Callable[[Any, Any, float], list[Action]]
 
 
 class Transaction:
-    """State, request and timers common to the four kinds."""
+    """State, request and timers common to the four kinds.
 
-    __slots__ = ("_deadlines", "_host", "created", "key", "request", "state")
+    A transaction lets its request go (:meth:`_release`) when it enters a
+    state that only absorbs retransmissions until a timer ends it (Accepted,
+    Completed, Confirmed): a proxy holds tens of thousands of those for
+    64*T1, and each should cost a few small objects, not a parsed message.
+    """
+
+    __slots__ = ("_call_id", "_deadlines", "_host", "_request", "created", "key", "method",
+                 "state")
 
     TABLE: ClassVar[dict[tuple[State, Input], Handler]] = {}
     initial: ClassVar[State]
@@ -91,7 +99,9 @@ class Transaction:
                  now: float) -> None:
         self._host = host
         self.key = key
-        self.request = request
+        self._request: Request | None = request
+        self.method = request.method
+        self._call_id = ""
         self.created = now
         self.state = self.initial
         self._deadlines: dict[Input, float] = {}
@@ -102,9 +112,27 @@ class Transaction:
         return self.state is State.TERMINATED
 
     @property
-    def method(self) -> str:
-        """The method of the transaction's request."""
-        return self.request.method
+    def request(self) -> Request:
+        """The transaction's request; LocalSipError once it has been released
+        (the transaction then only waits for a timer to end it)."""
+        request = self._request
+        if request is None:
+            raise LocalSipError(f"{self!r} no longer holds its request")
+        return request
+
+    @property
+    def call_id(self) -> str:
+        """The Call-ID of the request ("-" without one), also once released."""
+        request = self._request
+        if request is None:
+            return self._call_id
+        return request.headers.get("Call-ID") or "-"
+
+    def _release(self) -> None:
+        """Let the request go; only :attr:`method` and :attr:`call_id` stay."""
+        if self._request is not None:
+            self._call_id = self.call_id
+            self._request = None
 
     def handle(self, what: Input, arg: object, now: float) -> list[Action]:
         """Feed one input; returns the actions it causes (absorbed: [])."""
@@ -139,7 +167,7 @@ class Transaction:
         self._deadlines.clear()
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.request.method} {self.key[0]} {self.state.value}>"
+        return f"<{type(self).__name__} {self.method} {self.key[0]} {self.state.value}>"
 
 
 def response_input(status: int, provisional: Input, success: Input, failure: Input) -> Input:

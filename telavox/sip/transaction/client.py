@@ -48,7 +48,7 @@ class ClientTransaction(Transaction):
                  dest: Destination, now: float) -> None:
         super().__init__(host, key, request, now)
         self.dest = dest
-        self._send = Send(request, dest, self)
+        self._send: Send | None = Send(request, dest, self)
         self._ack: Send | None = None
         self._interval = host.timers.t1
         self.last_response: Response | None = None
@@ -61,9 +61,28 @@ class ClientTransaction(Transaction):
         super()._terminate()
         # the Sends pointed back here: without those cycles an ended
         # transaction is freed at once, not by the cyclic collector
-        self._send.txn = None
+        self._drop_request()
         if self._ack is not None:
             self._ack.txn = None
+
+    def _drop_request(self) -> None:
+        """Final response in: the request is not sent again."""
+        if self._send is not None:
+            self._send.txn = None
+            self._send = None
+        self._release()
+
+    def _request_send(self) -> list[Action]:
+        assert self._send is not None, "a request is only sent before its final response"
+        return [self._send]
+
+    @property
+    def settled(self) -> bool:
+        """True once no further event can reach the TU: a final response came
+        and its retransmissions are absorbed (Completed).  An INVITE answered
+        2xx is not settled: 2xx retransmissions still go to the TU until
+        Timer M (RFC 6026)."""
+        return self.state is State.COMPLETED
 
     def on_response(self, response: Response, source: Source, now: float) -> list[Action]:
         """A response matched this transaction."""
@@ -112,12 +131,12 @@ class ClientInvite(ClientTransaction):
         if not self.dest.reliable:
             self.set_timer(Input.TIMER_A, timers.t1, now)
         self.set_timer(Input.TIMER_B, timers.timeout, now)
-        return [self._send]
+        return self._request_send()
 
     def _retransmit(self, arg: object, now: float) -> list[Action]:
         self._interval = self._host.timers.next_interval(self._interval, cap=False)
         self.set_timer(Input.TIMER_A, self._interval, now)
-        return [self._send]
+        return self._request_send()
 
     def _provisional(self, arg: object, now: float) -> list[Action]:
         self.state = State.PROCEEDING
@@ -130,6 +149,7 @@ class ClientInvite(ClientTransaction):
         self.cancel_timer(Input.TIMER_A)
         self.cancel_timer(Input.TIMER_B)
         self.set_timer(Input.TIMER_M, self._host.timers.timeout, now)
+        self._drop_request()
         return self._deliver(arg, now)
 
     def _failure(self, arg: object, now: float) -> list[Action]:
@@ -140,6 +160,7 @@ class ClientInvite(ClientTransaction):
         delay = 0.0 if self.dest.reliable else self._host.timers.timer_d
         self.set_timer(Input.TIMER_D, delay, now)
         self._ack = Send(make_error_ack(self.request, response), self.dest, self)
+        self._drop_request()
         return [self._ack, *self._deliver(arg, now)]
 
     def _reack(self, arg: object, now: float) -> list[Action]:
@@ -175,7 +196,7 @@ class ClientNonInvite(ClientTransaction):
         if not self.dest.reliable:
             self.set_timer(Input.TIMER_E, timers.t1, now)
         self.set_timer(Input.TIMER_F, timers.timeout, now)
-        return [self._send]
+        return self._request_send()
 
     def _retransmit(self, arg: object, now: float) -> list[Action]:
         timers = self._host.timers
@@ -184,7 +205,7 @@ class ClientNonInvite(ClientTransaction):
         else:
             self._interval = timers.next_interval(self._interval, cap=True)
         self.set_timer(Input.TIMER_E, self._interval, now)
-        return [self._send]
+        return self._request_send()
 
     def _provisional(self, arg: object, now: float) -> list[Action]:
         self.state = State.PROCEEDING
@@ -196,6 +217,7 @@ class ClientNonInvite(ClientTransaction):
         self.cancel_timer(Input.TIMER_F)
         delay = 0.0 if self.dest.reliable else self._host.timers.t4
         self.set_timer(Input.TIMER_K, delay, now)
+        self._drop_request()
         return self._deliver(arg, now)
 
     TABLE: ClassVar[dict[tuple[State, Input], Handler]] = {

@@ -157,6 +157,7 @@ class ServerInvite(ServerTransaction):
         self.cancel_timer(Input.TIMER_TRYING)
         self.state = State.ACCEPTED
         self.set_timer(Input.TIMER_L, self._host.timers.timeout, now)
+        self._release()
         return self._send_response(arg)
 
     def _success_again(self, arg: object, now: float) -> list[Action]:
@@ -185,6 +186,7 @@ class ServerInvite(ServerTransaction):
         self.cancel_timer(Input.TIMER_H)
         delay = 0.0 if self.dest.reliable else self._host.timers.t4
         self.set_timer(Input.TIMER_I, delay, now)
+        self._release()
         return []
 
     def _no_ack(self, arg: object, now: float) -> list[Action]:
@@ -225,10 +227,8 @@ class ServerNonInvite(ServerTransaction):
         self.state = State.COMPLETED
         delay = 0.0 if self.dest.reliable else self._host.timers.timeout
         self.set_timer(Input.TIMER_J, delay, now)
-        # only the response is needed until Timer J: let the parsed views go
-        self.request.forget_views()
-        if isinstance(self.request, Request):
-            self.request.forget_uri()
+        # only the response is needed until Timer J
+        self._release()
         return self._send_response(arg)
 
     TABLE: ClassVar[dict[tuple[State, Input], Handler]] = {

@@ -542,3 +542,48 @@ def test_ended_transactions_are_freed_without_the_cyclic_collector() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def _holds(txn: object, message: object) -> bool:
+    import gc
+
+    return any(referrer is txn for referrer in gc.get_referrers(message))
+
+
+def test_held_transactions_let_their_request_go() -> None:
+    """A transaction that only waits for a timer (Accepted, Completed,
+    Confirmed) no longer holds its request: a proxy keeps tens of thousands
+    of them for 64*T1.  Its method and Call-ID stay readable, its request
+    does not; a failed INVITE keeps its request until the ACK (Timer H may
+    still report it to the TU) and still re-ACKs a retransmitted 486."""
+    layer = new_layer()
+    outgoing = {}
+    for method, status in (("INVITE", 200), ("INVITE", 486), ("BYE", 200)):
+        req = request(method, call_id=f"c-{method}-{status}", branch=f"z9hG4bKc{status}{method}")
+        txn, _ = layer.send_request(req, UDP, now=0.0)
+        assert _holds(txn, req)
+        layer.receive(response_to(req, status), FROM_UDP, now=0.1)
+        assert not _holds(txn, req), (method, status)
+        outgoing[method, status] = (req, txn)
+    req, txn = outgoing["INVITE", 486]
+    assert kinds(layer.receive(response_to(req, 486), FROM_UDP, now=0.2)) == [Send]
+    assert txn.method == "INVITE" and txn.call_id == "c-INVITE-486"
+    with pytest.raises(LocalSipError):
+        txn.request  # noqa: B018
+
+    for method, status in (("INVITE", 200), ("INVITE", 486), ("OPTIONS", 200)):
+        incoming = request(method, call_id=f"s-{method}-{status}",
+                           branch=f"z9hG4bKs{status}{method}")
+        event = layer.receive(incoming, FROM_UDP, now=0.0)[0]
+        layer.respond(event.txn, make_response(event.request, status, to_tag="t"), now=0.1)
+        if status == 486:
+            assert _holds(event.txn, event.request)  # Completed: Timer H may still fire
+            ack = request("ACK", call_id="s-INVITE-486", to_tag="t", cseq_method="ACK",
+                          branch="z9hG4bKs486INVITE")
+            layer.receive(ack, FROM_UDP, now=0.2)
+            assert event.txn.state is State.CONFIRMED
+        assert not _holds(event.txn, event.request), (method, status)
+        assert event.txn.call_id == f"s-{method}-{status}"
+    fired = run_until(layer, 100.0)
+    assert sorted(a.outcome for _, acts in fired for a in acts if isinstance(a, Terminated)) == [
+        "200", "200", "200", "200", "486", "486"]

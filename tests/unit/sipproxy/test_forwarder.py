@@ -157,3 +157,26 @@ def test_timer_c() -> None:
     clock.advance(11)
     call.expire_timers(clock.seconds())
     assert [r.status for r in endpoint.upstream] == [408]
+
+
+def test_a_call_over_lets_its_requests_go_and_still_passes_2xx_retransmissions() -> None:
+    """Once every branch has its final response, the call keeps no request
+    (it lives on for 64*T1 behind the Accepted client transaction); a
+    retransmitted 2xx still goes upstream, and a late CANCEL or Timer C
+    does nothing."""
+    endpoint, clock, call = start(A, B)
+    answer(endpoint, A, 180)
+    answer(endpoint, B, 486)
+    assert call.request is not None
+    answer(endpoint, A, 200)
+    assert call.request is None and all(b.request is None for b in call.branches)
+    assert [r.status for r in endpoint.upstream] == [180, 200]
+    answer_again = endpoint.sent[0][2]
+    copy = response_to(endpoint.sent[0][0], 200, to_tag="tA")
+    answer_again(ResponseIn(object(), copy, Source("udp", A.host, A.port)))  # type: ignore[arg-type]
+    assert [r.status for r in endpoint.upstream] == [180, 200, 200]
+    call.cancel()
+    clock.advance(400)
+    call.expire_timers(clock.seconds())
+    assert [r.status for r in endpoint.upstream] == [180, 200, 200]
+    assert endpoint.cancels() == []
