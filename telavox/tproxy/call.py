@@ -68,7 +68,30 @@ from telavox.tproxy.media import (
 from telavox.tproxy.parking import ParkingLot
 from telavox.tproxy.sessiontimer import SessionTimer, negotiate
 
-__all__ = ["Call", "CallHost"]
+__all__ = ["Call", "CallHost", "Handover"]
+
+
+@attrs.frozen
+class Handover:
+    """A party of a call given to a script, as it is: ``leg`` (the caller
+    forwarded to voicemail, or a transferee), who it is (``caller``, a user
+    of ours or None, and ``caller_uri``), the number that chose the script
+    (``dialled``, with ``route``), and its media: ``endpoint``, ``session``,
+    ``answer`` (our SDP for it; our offer with ``late_offer``, when its
+    INVITE had none) and ``codec``.  ``answered``: the party is already in
+    an answered dialog (a transfer), so the script's ANSWER has nothing to do."""
+
+    leg: IncomingLeg | OutgoingLeg
+    caller: UserConfig | None
+    caller_uri: NameAddr
+    dialled: str
+    route: Route
+    endpoint: MediaEndpoint
+    session: LocalSession
+    answer: bytes
+    codec: str
+    late_offer: bool = False
+    answered: bool = False
 
 
 class CallHost(Protocol):
@@ -125,13 +148,9 @@ class CallHost(Protocol):
     def prompt(self, name: str) -> str | None:
         """The WAV file of the prompt ``name`` (``park-slot``, ``digits/7``)."""
 
-    def hand_over(self, call: Call, route: Route, endpoint: MediaEndpoint,
-                  session: LocalSession, answer: bytes, codec: str, *,
-                  late_offer: bool = False) -> bool:
-        """Let the script of ``route`` take over the caller of ``call`` (with
-        its media endpoint, session and answer, or our offer when the
-        caller's INVITE had none: ``late_offer``); False when no
-        scriptserver can."""
+    def hand_over(self, handover: Handover) -> bool:
+        """Let the script of ``handover.route`` take over ``handover.leg``
+        with its media; False when no scriptserver can."""
 
 
 class Call:
@@ -363,8 +382,10 @@ class Call:
         self._ended = True
         self._cancel_no_answer()
         self._release()
-        if not self.host.hand_over(self, route, endpoint, self.a_session, self.a_answer,
-                                   self.codec, late_offer=self.late_offer):
+        if not self.host.hand_over(Handover(
+                leg=self.incoming, caller=self.caller, caller_uri=self.caller_uri,
+                dialled=self.callee, route=route, endpoint=endpoint, session=self.a_session,
+                answer=self.a_answer, codec=self.codec, late_offer=self.late_offer)):
             self.a_endpoint = endpoint
             self._ended = False
             self._refuse(501, f"Not Implemented (no scriptserver for {route.target})")
@@ -734,13 +755,50 @@ class Call:
             return
         transferor_user = self._user_of(leg)
         route = self.host.route(transferor_user, target)
-        if route.kind is RouteKind.SCRIPT:
-            route = Route.reject(501, f"Not Implemented (script {route.target})")
         leg.respond(request, txn, 202, "Accepted")
         if route.kind is RouteKind.PARK:
             self._park_transferee(leg, transferee, route.target, transferor_user)
             return
+        if route.kind is RouteKind.SCRIPT:
+            self._transfer_to_script(leg, transferee, route)
+            return
         self._transfer_to(leg, transferee, target, route, _referred_by(request))
+
+    def _transfer_to_script(self, transferor: Leg, transferee: Leg, route: Route) -> None:
+        """A blind transfer to a script number homed here (voicemail, an
+        IVR, a conference; REFER already accepted): the transferee goes on in
+        the script with its own endpoint, the transferor is let go, and the
+        call ends here ("transferred", its CDR written).  Without a
+        scriptserver the transfer fails with 501 and the transferor keeps
+        its call."""
+        mine, session, _theirs, _ = self._sides(transferee)
+        if mine is None or not isinstance(transferee, (IncomingLeg, OutgoingLeg)):
+            self._notify(transferor, 500, "Server Internal Error", final=True)
+            return
+        self._music_on_hold(mine, False)
+        self._resume(transferee)  # the transferor held it before the REFER
+        handover = Handover(
+            leg=transferee, caller=self._user_of(transferee),
+            caller_uri=self._identity_of(transferee), dialled=route.number or route.target,
+            route=route, endpoint=mine, session=session,
+            answer=session.stamp(session.last) if session.last is not None else b"",
+            codec=self.codec, answered=True)
+        if transferee is self.a:
+            self.a_endpoint = None
+        else:
+            self.b_endpoint = None
+        if not self.host.hand_over(handover):
+            if transferee is self.a:
+                self.a_endpoint = mine
+            else:
+                self.b_endpoint = mine
+            self._notify(transferor, 501, f"Not Implemented (no scriptserver for {route.target})",
+                         final=True)
+            return
+        self.log.info("{call}: transferred to script {app}", call=repr(self), app=route.target)
+        self._notify(transferor, 200, "OK", final=True)
+        transferor.hangup("transferred")
+        self.end("transferred", disposition="answered")
 
     def _user_of(self, leg: Leg) -> UserConfig | None:
         """The user on the far end of ``leg`` (None: an outside party)."""

@@ -71,7 +71,7 @@ class ScriptChannel:
 
     log = Logger()
 
-    def __init__(self, host: Any, a_leg: IncomingLeg, caller: UserConfig | None,
+    def __init__(self, host: Any, a_leg: IncomingLeg | OutgoingLeg, caller: UserConfig | None,
                  caller_uri: NameAddr, dialled: str, app: str, args: Sequence[str],
                  scripts: IScriptServer) -> None:
         self.host = host
@@ -92,7 +92,9 @@ class ScriptChannel:
         self.context = "default"
         self.language = "en"
         self.variables: dict[str, str] = {}
-        self.call_id = a_leg.invite.call_id
+        invite = a_leg.invite
+        self.call_id = (a_leg.dialog.call_id if a_leg.dialog is not None
+                        else invite.call_id if invite is not None else "")
         self.correlation_id = new_correlation_id()
         sequence = next(_counter)
         self.name = f"SIP/{self.caller_id}-{sequence:08x}"
@@ -128,9 +130,11 @@ class ScriptChannel:
 
     def start(self) -> None:
         """Answer the caller's offer from a new endpoint, then run the script."""
-        self.host.register_leg(self.a)
+        leg = self.a
+        assert isinstance(leg, IncomingLeg), "a call to a script starts with its INVITE"
+        self.host.register_leg(leg)
         try:
-            offer = parse_body(self.a.remote_sdp) if self.a.remote_sdp else None
+            offer = parse_body(leg.remote_sdp) if leg.remote_sdp else None
         except SdpProblemError as e:
             self._refuse(e.status, e.reason)
             return
@@ -145,10 +149,10 @@ class ScriptChannel:
                 # caller answers in its ACK
                 self.late_offer = True
                 self.a_answer = make_offer(endpoint, self.session)
-                self.a.provisional(180)
+                leg.provisional(180)
                 self._run_script()
                 return
-            via = self.a.invite.top_via
+            via = leg.invite.top_via
             try:
                 body, streams, codec = answer_offer(offer, endpoint, self.session,
                                                     via.param("received") or via.host)
@@ -157,7 +161,7 @@ class ScriptChannel:
                 return
             self.a_answer, self.codec = body, codec
             self.host.media.set_remote(endpoint.endpoint_id, streams)
-            self.a.provisional(180)
+            leg.provisional(180)
             self._run_script()
 
         def failed(failure: Any) -> None:
@@ -171,14 +175,19 @@ class ScriptChannel:
         self.host.media.allocate(self.call_id, ("audio",)).addCallbacks(allocated, failed)
 
     def adopt(self, endpoint: MediaEndpoint, session: LocalSession, answer: bytes,
-              codec: str, *, late_offer: bool = False) -> None:
-        """Take over a call's caller (forwarded to a script, e.g. voicemail
-        when nobody answers): its endpoint, session and answer (our offer,
-        with ``late_offer``), as they are; then run the script."""
+              codec: str, *, late_offer: bool = False, answered: bool = False) -> None:
+        """Take over a call's party (a caller forwarded to a script, e.g.
+        voicemail when nobody answers; with ``answered``, a party already in
+        an answered dialog, e.g. transferred to an IVR): its endpoint,
+        session and answer (our offer, with ``late_offer``), as they are;
+        then run the script."""
         self.host.register_leg(self.a)
         self.endpoint, self.session, self.a_answer, self.codec = (endpoint, session, answer,
                                                                    codec)
         self.late_offer = late_offer
+        if answered:
+            self.state_name = "up"
+            self.answer_time = time.time()
         self._run_script()
 
     def _run_script(self) -> None:
@@ -192,7 +201,10 @@ class ScriptChannel:
             self.hangup_now("script finished")
 
     def _refuse(self, status: int, reason: str) -> None:
-        self.a.reject(status, reason)
+        if isinstance(self.a, IncomingLeg):
+            self.a.reject(status, reason)
+        else:
+            self.a.hangup(reason)
         self.end(f"{status} {reason}")
 
     # -- IChannel ---------------------------------------------------------------------------
@@ -209,9 +221,11 @@ class ScriptChannel:
             return defer.fail(ChannelHungUp(self.name))
         if self.state_name == "up":
             return defer.succeed(None)
-        if self._answering is None:
+        if self._answering is None and isinstance(self.a, IncomingLeg):
             self._answering = []
             self.a.answer(self.a_answer)
+        if self._answering is None:
+            return defer.succeed(None)  # an adopted party is answered already
         d: defer.Deferred[None] = defer.Deferred()
         self._answering.append(d)
         return d
@@ -224,7 +238,7 @@ class ScriptChannel:
         """End the call from here."""
         if self._ended:
             return
-        if self.a.state.value == "proceeding":
+        if isinstance(self.a, IncomingLeg) and self.a.state.value == "proceeding":
             self.a.reject(480, "Temporarily Unavailable")
         else:
             self.a.hangup(reason)

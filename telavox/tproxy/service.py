@@ -29,7 +29,6 @@ from telavox.records import (
     CallEvent,
     CdrRecord,
     Health,
-    MediaEndpoint,
     MediaEvent,
     PlaySource,
 )
@@ -42,9 +41,8 @@ from telavox.sip.transaction import (
 )
 from telavox.sip.uri import SipUri
 from telavox.sounds import MUSIC_ON_HOLD, SOUNDS_DIR
-from telavox.tproxy.call import ALLOW, Call
+from telavox.tproxy.call import ALLOW, Call, Handover
 from telavox.tproxy.dialplan import DialPlan, Route, RouteKind
-from telavox.tproxy.media import LocalSession
 from telavox.tproxy.mwi import EVENT as MWI_EVENT
 from telavox.tproxy.mwi import MwiNotifier
 from telavox.tproxy.parking import ParkingLot
@@ -321,7 +319,8 @@ class SipServerService(LegHandlers, BaseApplication):
         return self.table.find(call_id, local_tag)
 
     def call_ended(self, call: Call | ScriptChannel, cdr: CdrRecord) -> None:
-        self.calls.pop(call.call_id, None)
+        if self.calls.get(call.call_id) is call:  # a script may have its Call-ID now
+            del self.calls[call.call_id]
         kind = {"answered": "answered", "cancelled": "cancelled"}.get(cdr.disposition, "failed")
         self.counters[kind] += 1
         self._cdrs.append(cdr)
@@ -459,19 +458,20 @@ class SipServerService(LegHandlers, BaseApplication):
     def prompt(self, name: str) -> str | None:
         return self.sounds.find(name, self.language)
 
-    def hand_over(self, call: Call, route: Route, endpoint: MediaEndpoint,
-                  session: LocalSession, answer: bytes, codec: str, *,
-                  late_offer: bool = False) -> bool:
-        """A call forwarded to a script: its caller goes on on a ScriptChannel."""
+    def hand_over(self, handover: Handover) -> bool:
+        """A caller forwarded to a script, or a transferee sent to one, goes
+        on on a ScriptChannel."""
         scripts = self.platform.providers.get(IScriptServer)
         if scripts is None:
             return False
-        channel = ScriptChannel(self, call.incoming, call.caller, call.caller_uri,
-                                call.callee, route.target, route.args, scripts)
+        channel = ScriptChannel(self, handover.leg, handover.caller, handover.caller_uri,
+                                handover.dialled, handover.route.target, handover.route.args,
+                                scripts)
         self.calls[channel.call_id] = channel
         self.log.info("{server}: call {call_id} goes on in script {app}", server=self.name,
-                      call_id=call.call_id, app=route.target)
-        channel.adopt(endpoint, session, answer, codec, late_offer=late_offer)
+                      call_id=channel.call_id, app=handover.route.target)
+        channel.adopt(handover.endpoint, handover.session, handover.answer, handover.codec,
+                      late_offer=handover.late_offer, answered=handover.answered)
         return True
 
     def _script(self, leg: IncomingLeg, caller: UserConfig | None, caller_uri: NameAddr,

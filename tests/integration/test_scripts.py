@@ -21,6 +21,7 @@ from helpers.phones import (
     send_tones,
     sleep,
     tone_levels,
+    transfer_blindly,
     wait,
 )
 from helpers.process import PlatformProcess, free_port
@@ -121,6 +122,46 @@ args = ["room1"]
             if rows:
                 break
         self.assertEqual(rows[-1]["disposition"], "answered", rows)
+
+    @defer.inlineCallbacks
+    def test_blind_transfer_to_the_echo_test(self) -> Any:
+        """1001 calls 1002, who transfers the call to *43 (REFER): 1002 gets
+        NOTIFY 200 and BYE; 1001 stays on the same media address, hears the
+        echo prompt and then its own packets; # ends it.  The first call's CDR
+        says transferred, the script's its own."""
+        answered: list[Call] = []
+
+        def on_invite(call: Call) -> None:
+            answered.append(call)
+            call.answer(bob.rtp.sdp("bob")).addErrback(lambda f: None)
+
+        bob = yield self.new_phone("1002", PASSWORDS["1002"], on_invite)
+        alice = yield self.new_phone("1001", PASSWORDS["1001"])
+        call = yield wait(alice.invite(f"sip:1002@{DOMAIN}", self.proxy, alice.rtp.sdp("a")))
+        host, port = media_target(call.remote_sdp)
+        yield transfer_blindly(answered, "*43", DOMAIN, "1002")
+        self.assertEqual(call.state, "confirmed")
+        echoed: list[bytes] = []
+        for _ in range(600):  # the prompt plays for about six seconds first
+            alice.rtp.send(host, port, 1, 0x2222, 0xE2)
+            yield sleep(0.02)
+            echoed = [p for p in alice.rtp.received if p[12:14] == b"\xe2\x00"]
+            if len(echoed) >= 10:
+                break
+        self.assertGreaterEqual(len(echoed), 10, "nothing echoed")
+        alice.rtp.send_dtmf(host, port, "#")
+        reason = yield wait(call.ended, 15)
+        self.assertEqual(reason, "remote BYE")
+        rows: list[dict[str, str]] = []
+        for _ in range(30):
+            yield sleep(0.1)
+            rows = [r for r in read_cdrs(self.folder) if r["caller"] == "1001"
+                    and r["callee"] in ("1002", "*43")]
+            if len(rows) == 2:
+                break
+        causes = {r["callee"]: (r["disposition"], r["hangup_cause"]) for r in rows}
+        self.assertEqual(causes.get("1002"), ("answered", "transferred"), rows)
+        self.assertEqual(causes.get("*43", ("",))[0], "answered", rows)
 
     @defer.inlineCallbacks
     def test_pyst2_fastagi_script_reads_digits(self) -> Any:

@@ -4,7 +4,7 @@ connected, and the CDR."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -23,7 +23,7 @@ from telavox.sip.parser import parse_message
 from telavox.sip.sdp import parse_sdp
 from telavox.sip.transaction import Destination, ResponseIn, Source
 from telavox.sip.uri import SipUri
-from telavox.tproxy.call import Call
+from telavox.tproxy.call import Call, Handover
 from telavox.tproxy.dialplan import DialPlan, Route, RouteKind
 
 DOMAIN = "pbx.example.test"
@@ -131,6 +131,8 @@ class Host:
     parking: Any = None
     park_timeout: float = 120.0
     late_handed: bool = False
+    scripts: bool = True
+    handovers: list[Handover] = attrs.Factory(list)
 
     def prompt(self, name: str) -> str | None:
         return f"/prompts/{name}.wav"
@@ -173,18 +175,22 @@ class Host:
     def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
         return self.legs.clock.callLater(delay, fn)
 
-    def hand_over(self, call: Call, route: Route, endpoint: Any, session: Any,
-                  answer: bytes, codec: str, *, late_offer: bool = False) -> bool:
-        self.handed.append((route.target, route.args, endpoint.endpoint_id, answer))
-        self.late_handed = late_offer
+    def hand_over(self, handover: Handover) -> bool:
+        if not self.scripts:
+            return False
+        self.handed.append((handover.route.target, handover.route.args,
+                            handover.endpoint.endpoint_id, handover.answer))
+        self.late_handed = handover.late_offer
+        self.handovers.append(handover)
         return True
 
 
-def setup(users: list[UserConfig] | None = None) -> tuple[Host, Call, Clock]:
+def setup(users: list[UserConfig] | None = None, entries: Sequence[DialPlanEntry] = ()
+          ) -> tuple[Host, Call, Clock]:
     clock = Clock()
     users = users or [UserConfig(extension="1001", password="x", name="Alice"),
                       UserConfig(extension="1002", password="x")]
-    plan = DialPlan(PlatformConfig(domain=DOMAIN), users, ())
+    plan = DialPlan(PlatformConfig(domain=DOMAIN), users, list(entries))
     host = Host(FakeLegs(clock), FakeMedia(), plan)
     request = invite_a()
     leg = IncomingLeg(host.legs, None, request, FakeTxn(request, SOURCE),  # type: ignore[arg-type]
@@ -433,11 +439,11 @@ def test_hold_is_answered_and_reoffered() -> None:
     assert host.media.stopped == [call.b_endpoint.endpoint_id]
 
 
-def answered_call() -> tuple[Host, Call, Clock]:
+def answered_call(entries: Sequence[DialPlanEntry] = ()) -> tuple[Host, Call, Clock]:
     users = [UserConfig(extension="1001", password="x"),
              UserConfig(extension="1002", password="x", class_of_service="internal"),
              UserConfig(extension="1003", password="x")]
-    host, call, clock = setup(users)
+    host, call, clock = setup(users, entries)
     call.start(Route(RouteKind.USER, "1002"))
     b_respond(host, 200, SDP_B)
     call.incoming.acked(message(
@@ -544,6 +550,49 @@ def test_failed_transfer_keeps_the_call() -> None:
     notify = [t.request for t in host.legs.requests if t.request.method == "NOTIFY"][-1]
     assert notify.body.startswith(b"SIP/2.0 403")
     assert host.cdrs == []
+
+
+@pytest.mark.parametrize(("scripts", "transferor"), [(True, "b"), (True, "a"), (False, "b")])
+def test_blind_transfer_to_a_script_hands_the_transferee_over(scripts: bool,
+                                                              transferor: str) -> None:
+    """REFER to a number bound to a script on this SIP server (here the
+    voicemail of 1003), from either party: the transferee, answered already,
+    goes to the script with its own endpoint; the transferor gets NOTIFY 200
+    and BYE, its endpoint is released and the call writes its CDR
+    ("transferred").  Without a scriptserver the transferor hears NOTIFY 501
+    and keeps its call."""
+    host, call, _ = answered_call([DialPlanEntry(number="*97", app="voicemail",
+                                                 args=("1003", "u"))])
+    host.scripts = scripts
+    a_endpoint, b_endpoint = call.a_endpoint, call.b_endpoint
+    assert a_endpoint is not None and call.b is not None and b_endpoint is not None
+    if transferor == "b":
+        leg, transferee, kept, caller = call.b, call.incoming, a_endpoint, "1001"
+        refer = refer_from_b(call, "*97")
+    else:
+        leg, transferee, kept, caller = call.incoming, call.b, b_endpoint, "1002"
+        refer = from_caller("REFER", call.incoming.local_tag, 12)
+        refer.headers.add("Refer-To", f"<sip:*97@{DOMAIN}>")
+    leg.receive(refer, FakeTxn(refer, SOURCE))  # type: ignore[arg-type]
+    assert host.legs.responses[-1].status == 202
+    notify = [t.request for t in host.legs.requests if t.request.method == "NOTIFY"][-1]
+    if not scripts:
+        assert notify.body.startswith(b"SIP/2.0 501")
+        assert not leg.ended and call.a_endpoint is a_endpoint
+        assert len(host.media.endpoints) == 2 and host.cdrs == []
+        return
+    [handover] = host.handovers
+    assert handover.leg is transferee and handover.answered and not handover.late_offer
+    assert (handover.route.target, handover.route.args) == ("voicemail", ("1003", "u"))
+    assert handover.dialled == "*97" and handover.caller is not None
+    assert handover.caller.extension == caller
+    assert handover.endpoint is kept and handover.answer
+    assert notify.body.startswith(b"SIP/2.0 200")
+    assert host.legs.requests[-1].request.method == "BYE" and leg.ended
+    assert list(host.media.endpoints) == [kept.endpoint_id]
+    assert not transferee.ended
+    [cdr] = host.cdrs
+    assert cdr.hangup_cause == "transferred" and cdr.disposition == "answered"
 
 
 def test_late_offer_is_made_in_the_200_and_answered_in_the_ack() -> None:
