@@ -408,7 +408,8 @@ caller_id_withheld = true
     def test_unauthorised_caller_never_reaches_a_carrier(self) -> Any:
         """An INVITE to an outside number without credentials is challenged
         by sipproxy and goes nowhere; a caller whose class of service is
-        internal is refused 403 before any trunk is tried."""
+        internal is refused 403 before any trunk is tried, also when it
+        claims another user's identity or a transfer by one (Referred-By)."""
         before = len(self.silent.received())
         endpoint = SipEndpoint("intruder", [ListenAddress("udp", INSIDE, 0)], None,
                                reactor)  # type: ignore[arg-type]
@@ -422,13 +423,19 @@ caller_id_withheld = true
         else:
             self.fail("an unauthenticated call was answered")
         carol = yield self.phone("1003", INTERNAL_PASSWORD)
-        try:
-            yield wait(carol.invite(f"sip:0812345678@{DOMAIN}", self.proxy,
-                                    carol.rtp.sdp("c")))
-        except CallError as e:
-            self.assertEqual(e.status, 403)
-        else:
-            self.fail("a national call was allowed to an internal-only user")
+        # claiming to be, or to be transferred by, a user with more rights
+        # changes nothing: sipproxy asserts who authenticated, and the SIP
+        # server believes Referred-By only from the pool's other servers
+        claims = ((), (("P-Asserted-Identity", f"<sip:1001@{DOMAIN}>"),
+                       ("Referred-By", f"<sip:1001@{DOMAIN}>")))
+        for extra in claims:
+            try:
+                yield wait(carol.invite(f"sip:0812345678@{DOMAIN}", self.proxy,
+                                        carol.rtp.sdp("c"), extra=extra))
+            except CallError as e:
+                self.assertEqual(e.status, 403)
+            else:
+                self.fail(f"a national call was allowed to an internal-only user ({extra})")
         yield sleep(0.2)
         self.assertEqual(self.silent.received()[before:], [])
 
