@@ -401,6 +401,10 @@ class TrunkConfig:
     allow: tuple[str, ...] = doc("Extra source addresses or networks the carrier sends "
                                  "from (its resolved addresses are always allowed).",
                                  default=(), converter=tuple, validator=_networks)
+    max_calls: int = doc("Calls the trunk carries at once, both directions (the channels "
+                         "bought from the carrier; 0: no limit).  A full trunk is skipped "
+                         "for outbound calls and answers the carrier's new calls 503.",
+                         default=0, validator=_in_range(0, 100_000))
 
 
 def _did(inst: object, attr: attrs.Attribute[Any], value: str) -> None:

@@ -18,7 +18,10 @@ far side answers 408, 5xx or 3xx, refuses our credentials (401/407 that
 cannot be answered), or sends no provisional response within the
 attempt's ``invite_timeout`` (then it is cancelled once it does); a 4xx or
 6xx ends the call with that answer.  When every attempt failed over, the
-caller gets 503.  After the answer everything passes across: BYE, and
+caller gets 503.  A call holds one channel of the trunk it is on (an
+inbound call its carrier's, an outbound one the trunk of its current
+attempt) until it ends or moves on; a trunk with no free channel
+(``max_calls``) is skipped.  After the answer everything passes across: BYE, and
 in-dialog requests (re-INVITE, UPDATE, INFO...) with their answers.
 """
 
@@ -45,6 +48,10 @@ PASSED = ("Event", "Subscription-State", "Info-Package", "Recv-Info", "Refer-To"
           "Session-Expires")
 """Headers of in-dialog requests that cross with them (what the methods
 need to mean the same on the other side)."""
+
+
+FULL = "at its call limit"
+"""The outcome of a trunk skipped because all its channels are taken."""
 
 
 def fails_over(status: int) -> bool:
@@ -92,6 +99,12 @@ class GatewayCallHost(Protocol):
     def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
         """Run ``fn`` after ``delay`` seconds."""
 
+    def claim_trunk(self, name: str) -> bool:
+        """Take one of trunk ``name``'s channels; False when it is full."""
+
+    def release_trunk(self, name: str) -> None:
+        """Give back a channel taken with :meth:`claim_trunk`."""
+
 
 class GatewayCall:
     """See the module docstring.  ``b_host``/``b_contact`` are where the
@@ -101,7 +114,7 @@ class GatewayCall:
 
     def __init__(self, host: GatewayCallHost, a_leg: IncomingLeg, attempts: Sequence[Attempt],
                  b_host: LegHost, b_contact: NameAddr, *, direction: str,
-                 caller: str, callee: str) -> None:
+                 caller: str, callee: str, trunk: str = "") -> None:
         self.host = host
         self.a = a_leg
         a_leg.listener = self
@@ -122,6 +135,10 @@ class GatewayCall:
         self.end_reason = ""
         self._timer: Any = None
         self._ended = False
+        self._trunk = trunk
+        self._full: set[str] = set()
+        """The trunk whose channel this call holds (an inbound call's, or the
+        current outbound attempt's); empty for none."""
 
     def __repr__(self) -> str:
         return f"<GatewayCall {self.direction} {self.caller} → {self.callee} {self.state}>"
@@ -136,11 +153,14 @@ class GatewayCall:
     def _next(self) -> None:
         if self._ended:
             return
-        if not self.attempts:
-            self._refuse(503, "Service Unavailable (no trunk answered)" if self.tried
-                         else "Service Unavailable (no route)")
+        attempt = self._next_attempt()
+        if attempt is None:
+            if self.tried and all(outcome == FULL for _, outcome in self.tried):
+                self._refuse(503, "Service Unavailable (every trunk at its call limit)")
+            else:
+                self._refuse(503, "Service Unavailable (no trunk answered)" if self.tried
+                             else "Service Unavailable (no route)")
             return
-        attempt = self.attempts.pop(0)
         self.attempt = attempt
         leg = OutgoingLeg(self.b_host, self, self.b_contact)
         leg.authenticate = attempt.authenticate
@@ -154,6 +174,27 @@ class GatewayCall:
         self.host.register_leg(leg)
         if attempt.invite_timeout is not None:
             self._timer = self.host.call_later(attempt.invite_timeout, self._no_provisional)
+
+    def _next_attempt(self) -> Attempt | None:
+        """The next attempt whose trunk has a free channel (taken for it)."""
+        while self.attempts:
+            attempt = self.attempts.pop(0)
+            if attempt.trunk and attempt.trunk != self._trunk:
+                if attempt.trunk in self._full:
+                    continue  # another address of a trunk found full
+                self._release_trunk()
+                if not self.host.claim_trunk(attempt.trunk):
+                    self._full.add(attempt.trunk)
+                    self.tried.append((attempt.trunk, FULL))
+                    continue
+                self._trunk = attempt.trunk
+            return attempt
+        return None
+
+    def _release_trunk(self) -> None:
+        if self._trunk:
+            self.host.release_trunk(self._trunk)
+            self._trunk = ""
 
     def _stop_timer(self) -> None:
         if self._timer is not None and self._timer.active():
@@ -293,6 +334,7 @@ class GatewayCall:
             return
         self._ended = True
         self._stop_timer()
+        self._release_trunk()
         self.end_reason = reason
         self.state = "ended"
         for leg in (self.a, self.b):

@@ -200,6 +200,8 @@ class GatewayService(LegHandlers, BaseApplication):
         out["active_calls"] = len(self.calls)
         out["legs"] = len(self.table)
         out["trunks_up"] = sum(1 for t in self.trunks if t.up)
+        out["trunk_calls"] = sum(t.active for t in self.trunks)
+        out["trunk_full"] = sum(t.counters["full"] for t in self.trunks)
         return out
 
     # -- trunks -----------------------------------------------------------------------------
@@ -313,7 +315,7 @@ class GatewayService(LegHandlers, BaseApplication):
 
     def attempt_result(self, call: GatewayCall, attempt: Attempt, status: int,
                        reason: str) -> None:
-        trunk = next((t for t in self.trunks if t.name == attempt.trunk), None)
+        trunk = self._trunk_named(attempt.trunk)
         if trunk is None:
             return
         if status == 0:
@@ -338,6 +340,18 @@ class GatewayService(LegHandlers, BaseApplication):
 
     def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
         return self.reactor.callLater(delay, fn)
+
+    def claim_trunk(self, name: str) -> bool:
+        trunk = self._trunk_named(name)
+        return trunk is None or trunk.claim()
+
+    def release_trunk(self, name: str) -> None:
+        trunk = self._trunk_named(name)
+        if trunk is not None:
+            trunk.release()
+
+    def _trunk_named(self, name: str) -> Trunk | None:
+        return next((t for t in self.trunks if t.name == name), None)
 
     # -- ISipHandler -------------------------------------------------------------------------
 
@@ -454,6 +468,14 @@ class GatewayService(LegHandlers, BaseApplication):
                           source=str(event.source))
             leg.reject(404, "Not Found (no such number)")
             return
+        if trunk is not None and not trunk.claim():
+            self.counters["refused"] += 1
+            self.log.info("{gateway}: trunk {trunk} is at its call limit ({limit}): "
+                          "inbound call to {number} refused", gateway=self.name,
+                          trunk=trunk.name, limit=trunk.config.max_calls, number=number)
+            leg.reject(503, "Service Unavailable (trunk at its call limit)",
+                       extra=(("Retry-After", "5"),))
+            return
         caller, display, privacy = self._inbound_caller(request, trunk)
         member = self.tlb.locate_target(target)
         attempts = []
@@ -471,7 +493,8 @@ class GatewayService(LegHandlers, BaseApplication):
                 to=NameAddr(uri=callee), extra=tuple(extra)))
         call = GatewayCall(self, leg, attempts, self.inside_legs,
                            NameAddr(uri=self.inside.contact_uri(self.listen.transport)),
-                           direction="inbound", caller=caller, callee=f"{number} → {target}")
+                           direction="inbound", caller=caller, callee=f"{number} → {target}",
+                           trunk=trunk.name if trunk is not None else "")
         self.calls[call.call_id] = call
         call.start()
 

@@ -62,7 +62,9 @@ class Trunk:
         self._on_change = on_change
         self._last: tuple[bool, str] | None = None
         self.counters: dict[str, int] = dict.fromkeys(
-            ("calls", "answered", "failed_over", "rejected"), 0)
+            ("calls", "answered", "failed_over", "rejected", "full"), 0)
+        self.active = 0
+        """Calls on the trunk now (attempts in progress and answered calls)."""
 
     # -- state ------------------------------------------------------------------------------
 
@@ -126,6 +128,23 @@ class Trunk:
             news = now[0] != last[0] or (not now[0] and now[1] != last[1])
         if news and self._on_change is not None:
             self._on_change(self)
+
+    # -- channels ---------------------------------------------------------------------------
+
+    def claim(self) -> bool:
+        """Take a channel for a call; False (counted as ``full``) when the
+        trunk carries ``max_calls`` already."""
+        limit = self.config.max_calls
+        if limit and self.active >= limit:
+            self.counters["full"] += 1
+            return False
+        self.active += 1
+        return True
+
+    def release(self) -> None:
+        """A call taken with :meth:`claim` is over (or moved to another trunk)."""
+        if self.active > 0:
+            self.active -= 1
 
     # -- numbers ----------------------------------------------------------------------------
 

@@ -474,6 +474,7 @@ username = "{TRUNK_USER}"
 password = "{TRUNK_PASSWORD}"
 invite_timeout = 1.0
 options_interval = 0
+max_calls = 1
 
 [[users]]
 extension = "1001"
@@ -491,7 +492,9 @@ external_number = "+46812345699"
     @defer.inlineCallbacks
     def test_outbound_call_fails_over_across_resolved_targets(self) -> Any:
         """The call reaches the SIPp carrier at the second SRV target after
-        the first one stayed silent."""
+        the first one stayed silent; it holds the trunk's only channel
+        (max_calls = 1), so a second call meanwhile is refused without
+        reaching the carrier."""
         self.platform.wait_for_log("trunk named at udp:127.0.0.5")
         sink = self.sink()
         good = self.carrier("carrier_uas.xml", self.port_good, "-key", "user", TRUNK_USER,
@@ -503,6 +506,16 @@ external_number = "+46812345699"
             call = yield wait(alice.invite(f"sip:0812345678@{DOMAIN}", self.proxy,
                                            alice.rtp.sdp("alice")), 20)
             self.assertEqual(call.state, "confirmed")
+            try:
+                yield wait(alice.invite(f"sip:0812345679@{DOMAIN}", self.proxy,
+                                        alice.rtp.sdp("alice")), 20)
+            except CallError as e:
+                # the SIP server's 503 reaches the phone as 500: a proxy
+                # forwards no 503 upstream (RFC 3261 §16.7)
+                self.assertEqual(e.status, 500)
+            else:
+                self.fail("a second call got a channel of a full trunk")
+            self.platform.wait_for_log("every trunk at its call limit")
             yield wait(call.bye())
             status = yield threads.deferToThread(good.wait)
             self.assertEqual(status, 0, good.report())

@@ -70,6 +70,9 @@ class FakeGateway:
         self.unregistered: list[tuple[str, str] | None] = []
         self.results: list[tuple[Destination, int, str]] = []
         self.ended: list[GatewayCall] = []
+        self.limits: dict[str, int] = {}
+        """Channels of each trunk (absent: no limit)."""
+        self.active: dict[str, int] = {}
 
     def register_leg(self, leg: Leg) -> None:
         self.registered.append(LegTable.key(leg))
@@ -86,6 +89,16 @@ class FakeGateway:
 
     def call_later(self, delay: float, fn: Callable[[], object]) -> Any:
         return self.clock.callLater(delay, fn)
+
+    def claim_trunk(self, name: str) -> bool:
+        if self.active.get(name, 0) >= self.limits.get(name, 1_000):
+            return False
+        self.active[name] = self.active.get(name, 0) + 1
+        return True
+
+    def release_trunk(self, name: str) -> None:
+        assert self.active.get(name, 0) > 0, f"{name} released more than claimed"
+        self.active[name] -= 1
 
 
 class Rig:
@@ -789,3 +802,51 @@ def test_hangup_of_an_answered_call_byes_both_sides() -> None:
     rig.call.hangup("shutdown")
     assert len(rig.a.sent("BYE")) == 1 and len(rig.b.sent("BYE")) == 1
     assert rig.gw.ended == [rig.call]
+
+
+# -- trunk channels ---------------------------------------------------------------------
+
+
+def test_a_full_trunk_is_skipped_and_the_call_holds_one_channel_of_its_trunk() -> None:
+    """carrier-a has no free channel: both its addresses are skipped and the
+    INVITE goes to carrier-b, whose channel the call holds; a failover
+    moves the channel to the next trunk; the end gives it back."""
+    rig = Rig([attempt(DEST_1, trunk="carrier-a"), attempt(DEST_2, trunk="carrier-a"),
+               attempt(DEST_3, trunk="carrier-b"), attempt(DEST_1, trunk="carrier-c")])
+    rig.gw.limits["carrier-a"] = 0
+    rig.call.start()
+    assert [t.dest for t in rig.invites()] == [DEST_3]
+    assert rig.gw.active == {"carrier-b": 1}
+    rig.respond(rig.invites()[0], 503)
+    assert [t.dest for t in rig.invites()] == [DEST_3, DEST_1]
+    assert rig.gw.active == {"carrier-b": 0, "carrier-c": 1}
+    rig.respond(rig.invites()[1], 200, SDP_B)
+    rig.ack_a()
+    rig.from_b("BYE", 5)
+    assert rig.gw.ended == [rig.call]
+    assert rig.gw.active == {"carrier-b": 0, "carrier-c": 0}
+
+
+def test_every_trunk_full_gives_503_without_an_invite() -> None:
+    """With no free channel anywhere nothing is sent and the caller hears
+    503 saying why; nothing is held afterwards."""
+    rig = Rig([attempt(DEST_1, trunk="carrier-a"), attempt(DEST_2, trunk="carrier-b")])
+    rig.gw.limits.update({"carrier-a": 0, "carrier-b": 0})
+    rig.call.start()
+    assert rig.invites() == []
+    assert rig.a_statuses == [503]
+    assert "call limit" in rig.a.responses[-1].reason
+    assert sum(rig.gw.active.values()) == 0
+
+
+def test_trunk_channels_are_counted_up_to_max_calls() -> None:
+    """Trunk.claim takes a channel while fewer than max_calls are taken
+    (0: no limit), counting refusals; release gives one back."""
+    platform = PlatformConfig()
+    trunk = Trunk("gw1", TrunkConfig(name="t", address="sip:192.0.2.1", max_calls=2), platform)
+    assert trunk.claim() and trunk.claim() and not trunk.claim()
+    assert trunk.active == 2 and trunk.counters["full"] == 1
+    trunk.release()
+    assert trunk.claim() and trunk.active == 2
+    free = Trunk("gw1", TrunkConfig(name="u", address="sip:192.0.2.1"), platform)
+    assert all(free.claim() for _ in range(1000)) and free.active == 1000
