@@ -21,6 +21,7 @@ import attrs
 from twisted.logger import Logger
 
 from telavox.interfaces import IUserDirectory
+from telavox.logbudget import LogBudget
 from telavox.sip.digest import (
     DigestError,
     DigestServer,
@@ -69,6 +70,8 @@ class Authenticator:
                                    algorithms=algorithms, nonce_lifetime=nonce_lifetime)
         self.counters = {"auth_ok": 0, "auth_failed": 0, "auth_stale": 0, "auth_blocked": 0,
                          "challenges": 0}
+        self._budget = LogBudget()
+        """A password-guessing flood gets some lines, not one per guess."""
 
     def check(self, request: Request, source: str, now: float) -> AuthResult:
         """Authenticate ``request`` from the address ``source``.
@@ -95,14 +98,15 @@ class Authenticator:
         username = credentials.username
         if self.guard.is_blocked(source, username, now):
             self.counters["auth_blocked"] += 1
-            self.log.info("blocked: {user} from {source} (answered as a failure)",
-                          user=username, source=source)
+            self._budget.info(self.log, now, "blocked: {user} from {source} (answered as a "
+                              "failure)", user=username, source=source)
             return self._challenge(www, now)
         if not _same_target(credentials.uri, request, self.is_ours):
             self.counters["auth_failed"] += 1
             self.guard.failure(source, username, now)
-            self.log.info("authentication of {user} from {source}: digest URI {uri} does not "
-                          "name the request", user=username, source=source, uri=credentials.uri)
+            self._budget.info(self.log, now, "authentication of {user} from {source}: digest "
+                              "URI {uri} does not name the request", user=username,
+                              source=source, uri=credentials.uri)
             return self._challenge(www, now)
         ha1 = self.directory.ha1(username, credentials.algorithm.removesuffix("-sess"))
         verdict = self.server.verify(credentials, request.method, ha1, now)
@@ -116,8 +120,8 @@ class Authenticator:
             return self._challenge(www, now, stale=True)
         self.counters["auth_failed"] += 1
         self.guard.failure(source, username, now)
-        self.log.info("authentication failed for {user} from {source}: {why}",
-                      user=username, source=source, why=verdict.reason)
+        self._budget.info(self.log, now, "authentication failed for {user} from {source}: "
+                          "{why}", user=username, source=source, why=verdict.reason)
         return self._challenge(www, now)
 
     def _challenge(self, www: bool, now: float, stale: bool = False) -> AuthResult:

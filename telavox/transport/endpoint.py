@@ -33,6 +33,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, IListeningPort
 from twisted.logger import Logger
 
+from telavox.logbudget import LogBudget
 from telavox.sip.errors import ParseError
 from telavox.sip.hdrtypes import HeaderError, Via
 from telavox.sip.message import Request, Response, make_response, new_branch
@@ -84,29 +85,6 @@ class EndpointOptions:
     log_messages: bool = False
     log_transactions: bool = True
     udp_buffer: int = 4 * 1024 * 1024
-
-
-class _LogBudget:
-    """At most ``limit`` log lines per ``window`` seconds; counts the rest."""
-
-    def __init__(self, limit: int = 20, window: float = 10.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._start = -1e18
-        self._used = 0
-        self.suppressed = 0
-
-    def allow(self, now: float) -> tuple[bool, int]:
-        """(may log, how many were suppressed since the last line)."""
-        if now - self._start >= self.window:
-            self._start = now
-            self._used = 0
-        if self._used < self.limit:
-            self._used += 1
-            skipped, self.suppressed = self.suppressed, 0
-            return True, skipped
-        self.suppressed += 1
-        return False, 0
 
 
 def _summary(message: Request | Response) -> str:
@@ -165,7 +143,7 @@ class SipEndpoint:
         self._depth = 0  # nesting of _run
         self._stopped = False
         self._callbacks: dict[ClientTransaction, ClientCallback] = {}
-        self._budget = _LogBudget()
+        self._budget = LogBudget()
         self.counters: dict[str, int] = {
             "messages_in": 0,
             "messages_out": 0,
@@ -374,11 +352,7 @@ class SipEndpoint:
         return True
 
     def _log_limited(self, fmt: str, **fields: object) -> None:
-        ok, skipped = self._budget.allow(self.now())
-        if ok:
-            if skipped:
-                fmt += " ({skipped} similar lines suppressed)"
-            self.log.info(fmt, endpoint=self.name, skipped=skipped, **fields)
+        self._budget.info(self.log, self.now(), fmt, endpoint=self.name, **fields)
 
     # -- TU commands --------------------------------------------------------------------
 

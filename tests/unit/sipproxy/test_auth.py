@@ -96,3 +96,17 @@ def test_malformed_credentials_get_400() -> None:
         f'Proxy-Authorization: Digest realm="{REALM}", username="1001", nc=zz\r\n')),
         "192.0.2.7", 1.0)
     assert (result.outcome, result.status) == (Outcome.MALFORMED, 400)
+
+
+def test_a_guessing_flood_is_logged_in_bounded_lines() -> None:
+    """200 wrong guesses (most of them while the pair is blocked) write 20
+    log lines in the window, not 200."""
+    from twisted.logger import Logger
+
+    events: list[dict[str, object]] = []
+    auth = authenticator("MD5", max_failures=5)
+    auth.log = Logger(observer=events.append)
+    for _ in range(200):
+        with_credentials(auth, "1001", "guess", "MD5")
+    assert auth.counters["auth_failed"] == 5 and auth.counters["auth_blocked"] == 195
+    assert len(events) == 20
