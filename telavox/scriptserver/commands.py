@@ -40,6 +40,7 @@ from telavox.scriptserver.saying import (
     date_files,
     datetime_files,
     number_files,
+    phonetic_files,
     time_files,
 )
 from telavox.scriptserver.sounds import RATE
@@ -389,6 +390,14 @@ async def say_number(session: AgiSession, argv: list[str]) -> Reply:
 async def say_alpha(session: AgiSession, argv: list[str]) -> Reply:
     _usage_unless(len(argv) == 4)
     return await _say(session, alpha_files(argv[2]), argv[3])
+
+
+@_command("SAY PHONETIC <string> <escape digits>", "Says a string with the NATO phonetic "
+          "alphabet (alfa, bravo...), stopped by a digit of <escape digits>.  Returns the "
+          "digit's code, 0, or -1.")
+async def say_phonetic(session: AgiSession, argv: list[str]) -> Reply:
+    _usage_unless(len(argv) == 4)
+    return await _say(session, phonetic_files(argv[2]), argv[3])
 
 
 def _epoch(word: str) -> int:

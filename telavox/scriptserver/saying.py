@@ -2,7 +2,8 @@
 numbers, letters, dates and times.
 
 Owns :func:`number_files` (``ast_say_number_full_en``), :data:`DIGIT_FILES`,
-:func:`alpha_files` (``ast_say_character_str``), :func:`date_files`
+:func:`alpha_files` (``ast_say_character_str``), :func:`phonetic_files`
+(``ast_say_phonetic_str``), :func:`date_files`
 (``ast_say_date_en``), :func:`time_files` (``ast_say_time_en``) and
 :func:`datetime_files` (``ast_say_date_with_format_en``: the format letters
 A a B b h d e Y I l H k M S p P Q q R T and quoted sound names).  Times are
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["DATETIME_FORMAT", "DIGIT_FILES", "alpha_files", "date_files", "datetime_files",
-           "number_files", "time_files"]
+__all__ = ["DATETIME_FORMAT", "DIGIT_FILES", "NATO_ALPHABET", "alpha_files", "date_files",
+           "datetime_files", "number_files", "phonetic_files", "time_files"]
 
 DIGIT_FILES = {"*": "digits/star", "#": "digits/pound", "-": "digits/minus",
                **{d: f"digits/{d}" for d in "0123456789"}}
@@ -23,6 +24,12 @@ DIGIT_FILES = {"*": "digits/star", "#": "digits/pound", "-": "digits/minus",
 
 DATETIME_FORMAT = "ABdY 'digits/at' IMp"
 """SAY DATETIME's format when the script gives none (Asterisk's for English)."""
+
+NATO_ALPHABET = ("alfa", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+                 "india", "juliett", "kilo", "lima", "mike", "november", "oscar", "papa",
+                 "quebec", "romeo", "sierra", "tango", "uniform", "victor", "whiskey",
+                 "x-ray", "yankee", "zulu")
+"""The words of ``phonetic/a_p`` … ``phonetic/z_p``."""
 
 _SYMBOLS = {"@": "letters/at", ".": "letters/dot", "-": "letters/dash", "*": "digits/star",
             "#": "digits/pound"}
@@ -62,10 +69,20 @@ def alpha_files(text: str) -> list[str]:
     """SAY ALPHA: each letter (``letters/a``), digit and known symbol in
     turn; other characters are passed over, as Asterisk does for those it
     has no sound for."""
+    return _spelled(text, "letters/{}")
+
+
+def phonetic_files(text: str) -> list[str]:
+    """SAY PHONETIC: as :func:`alpha_files` with each letter's word of the
+    NATO alphabet (``phonetic/a_p``, "alfa")."""
+    return _spelled(text, "phonetic/{}_p")
+
+
+def _spelled(text: str, letter: str) -> list[str]:
     out = []
     for c in text.lower():
         if "a" <= c <= "z":
-            out.append(f"letters/{c}")
+            out.append(letter.format(c))
         elif c in DIGIT_FILES and c not in "*#-":
             out.append(DIGIT_FILES[c])
         elif c in _SYMBOLS:

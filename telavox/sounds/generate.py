@@ -24,6 +24,7 @@ import numpy as np
 from telavox.audio.resample import resample
 from telavox.audio.tones import Tone, ToneGenerator
 from telavox.audio.wavfile import decode_wav, write_wav
+from telavox.scriptserver.saying import NATO_ALPHABET
 
 HERE = Path(__file__).resolve().parent
 
@@ -91,6 +92,7 @@ PROMPTS: dict[str, str] = {
         ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"))},
     **{f"letters/{c}": c.upper() for c in "abcdefghijklmnopqrstuvwxyz"},
     "letters/at": "at", "letters/dot": "dot", "letters/dash": "dash",
+    **{f"phonetic/{chr(ord('a') + n)}_p": word for n, word in enumerate(NATO_ALPHABET)},
     **{f"digits/h-{n}": word for n, word in enumerate((
         "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
         "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth",

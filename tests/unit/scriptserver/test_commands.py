@@ -497,6 +497,15 @@ def test_say_alpha(tmp_path: Path) -> None:
         "letters/y", "letters/dash", "letters/z"]
 
 
+def test_say_phonetic(tmp_path: Path) -> None:
+    """Letters as the NATO alphabet's words, the rest as SAY ALPHA; every
+    letter's prompt ships."""
+    h = Harness(tmp_path, sound_dirs=(str(SOUNDS_DIR),))
+    assert _said(h, 'SAY PHONETIC "Tx-9" ""') == [
+        "phonetic/t_p", "phonetic/x_p", "letters/dash", "digits/9"]
+    assert len(_said(h, 'SAY PHONETIC "abcdefghijklmnopqrstuvwxyz" ""')) == 26
+
+
 def test_say_date_time_and_datetime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """As Asterisk's say.c in English, in the platform's time zone."""
     monkeypatch.setenv("TZ", "UTC")
