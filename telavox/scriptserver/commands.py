@@ -422,12 +422,13 @@ async def say_time(session: AgiSession, argv: list[str]) -> Reply:
 
 
 @_command("SAY DATETIME <time> <escape digits> [format] [timezone]", "Says <time> (seconds "
-          "since the epoch) as <format> says (default \"ABdY 'digits/at' IMp\"), in the "
-          "platform's time zone.  Returns the digit's code, 0, or -1.")
+          "since the epoch) as <format> says (default \"ABdY 'digits/at' IMp\"), in "
+          "<timezone> (an IANA name; default the platform's).  Returns the digit's code, 0, or -1.")
 async def say_datetime(session: AgiSession, argv: list[str]) -> Reply:
     _usage_unless(4 <= len(argv) <= 6)
     fmt = argv[4] if len(argv) > 4 and argv[4] else DATETIME_FORMAT
-    return await _say(session, datetime_files(_epoch(argv[2]), fmt), argv[3])
+    zone = argv[5] if len(argv) > 5 else None
+    return await _say(session, datetime_files(_epoch(argv[2]), fmt, zone=zone), argv[3])
 
 
 def _record_options(argv: list[str]) -> tuple[int, bool, float]:

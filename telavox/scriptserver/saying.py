@@ -13,7 +13,9 @@ voicemail envelope play what they return.
 
 from __future__ import annotations
 
+import datetime
 import time
+import zoneinfo
 
 __all__ = ["DATETIME_FORMAT", "DIGIT_FILES", "NATO_ALPHABET", "alpha_files", "date_files",
            "datetime_files", "number_files", "phonetic_files", "time_files"]
@@ -110,12 +112,14 @@ def time_files(when: float) -> list[str]:
     return out
 
 
-def datetime_files(when: float, fmt: str = DATETIME_FORMAT, now: float | None = None
-                   ) -> list[str]:
+def datetime_files(when: float, fmt: str = DATETIME_FORMAT, now: float | None = None,
+                   zone: str | None = None) -> list[str]:
     """SAY DATETIME / ``ast_say_date_with_format_en``: the sounds of ``fmt``
-    for ``when``; ``now`` (default: the clock) decides "today" and
-    "yesterday" for Q and q.  Unknown letters are passed over."""
-    t = time.localtime(when)
+    for ``when`` in the time zone ``zone`` (an IANA name such as
+    "Europe/Stockholm"; None, empty or unknown: the process's); ``now``
+    (default: the clock) decides "today" and "yesterday" for Q and q.
+    Unknown letters are passed over."""
+    t = local_time(when, zone)
     out: list[str] = []
     i = 0
     while i < len(fmt):
@@ -146,11 +150,11 @@ def datetime_files(when: float, fmt: str = DATETIME_FORMAT, now: float | None = 
         elif c in "pP":
             out.append("digits/a-m" if t.tm_hour < 12 else "digits/p-m")
         elif c in "Qq":
-            out += _relative_day(when, time.time() if now is None else now, c == "Q")
+            out += _relative_day(when, time.time() if now is None else now, c == "Q", zone)
         elif c == "R":
-            out += datetime_files(when, "HM", now)
+            out += datetime_files(when, "HM", now, zone)
         elif c == "T":
-            out += datetime_files(when, "HMS", now)
+            out += datetime_files(when, "HMS", now, zone)
     return out
 
 
@@ -164,20 +168,33 @@ def _two_digits(n: int, leading_zero: bool) -> list[str]:
     return number_files(n) or []
 
 
+def local_time(when: float, zone: str | None = None) -> time.struct_time:
+    """``when`` as a date and time in ``zone`` (None, empty or a name the
+    system's zone database lacks: the process's own zone, as Asterisk falls
+    back to the system's)."""
+    if zone:
+        try:
+            return datetime.datetime.fromtimestamp(when, zoneinfo.ZoneInfo(zone)).timetuple()
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            pass
+    return time.localtime(when)
+
+
 def _day_number(t: time.struct_time) -> int:
-    """Days since the epoch of local date ``t``."""
-    return int(time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 12, 0, 0, 0, 0, -1)) // 86400)
+    """Days since year 1 of the date in ``t``."""
+    return datetime.date(t.tm_year, t.tm_mon, t.tm_mday).toordinal()
 
 
-def _relative_day(when: float, now: float, say_today: bool) -> list[str]:
+def _relative_day(when: float, now: float, say_today: bool,
+                  zone: str | None = None) -> list[str]:
     """Q: "today", "yesterday", else weekday, month, day, year; q: nothing
     for today, "yesterday", the weekday within the last week, else the same
     as Q."""
-    days = _day_number(time.localtime(now)) - _day_number(time.localtime(when))
+    days = _day_number(local_time(now, zone)) - _day_number(local_time(when, zone))
     if days == 0:
         return ["digits/today"] if say_today else []
     if days == 1:
         return ["digits/yesterday"]
     if not say_today and 1 < days < 7:
-        return datetime_files(when, "A")
-    return datetime_files(when, "ABdY")
+        return datetime_files(when, "A", zone=zone)
+    return datetime_files(when, "ABdY", zone=zone)

@@ -524,6 +524,14 @@ def test_say_date_time_and_datetime(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             "digits/13", "digits/p-m"]
         assert _said(h, f'SAY DATETIME {when} "" "HM"') == ["digits/20", "digits/2",
                                                              "digits/13"]
+        # in a zone of its own (New York: 17:13 the same day; Tokyo: 07:13
+        # the next), in the platform's for a zone the system does not know
+        assert _said(h, f'SAY DATETIME {when} "" "AdHM" America/New_York') == [
+            "digits/day-2", "digits/h-14", "digits/17", "digits/13"]
+        assert _said(h, f'SAY DATETIME {when} "" "AdHM" Asia/Tokyo') == [
+            "digits/day-3", "digits/h-15", "digits/0", "digits/7", "digits/13"]
+        assert _said(h, f'SAY DATETIME {when} "" "HM" Mars/Olympus_Mons') == [
+            "digits/20", "digits/2", "digits/13"]
         assert h.run('SAY DATE soon ""').startswith(b"520-")
     finally:
         monkeypatch.undo()
