@@ -6,6 +6,11 @@ Owns :class:`SipStreamProtocol` (framing with
 :class:`StreamConnections` (flows by id and by remote address, outgoing
 connects with queued messages, idle and slow-sender timeouts).
 
+An outgoing TLS connection counts as made once its handshake has
+completed: the messages waiting for it are written then, and fail at once
+(a transport error for their transactions, RFC 3261 §17.1.4) when the
+handshake fails, e.g. on a certificate the configured CA did not sign.
+
 A connection is cut when its peer breaks framing (a header section or body
 over the size limit, a bad Content-Length), sends part of a message and then
 stalls for ``partial_timeout`` seconds, or stays silent for ``idle_timeout``.
@@ -21,6 +26,7 @@ from twisted.internet import defer
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
 from twisted.internet.interfaces import (
     IDelayedCall,
+    IHandshakeListener,
     IReactorTCP,
     IReactorTime,
     IStreamClientEndpoint,
@@ -28,6 +34,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from telavox.sip.errors import ParseError
 from telavox.sip.parser import KeepAlive, StreamFramer, parse_message
@@ -40,6 +47,7 @@ if TYPE_CHECKING:
 _flow_ids = itertools.count(1)
 
 
+@implementer(IHandshakeListener)
 class SipStreamProtocol(Protocol):
     """One TCP or TLS connection carrying SIP."""
 
@@ -59,6 +67,9 @@ class SipStreamProtocol(Protocol):
         self._partial: IDelayedCall | None = None
         self.closed = False
         self.lost: defer.Deferred[None] = defer.Deferred()
+        self.secured: defer.Deferred[None] = defer.Deferred()
+        """Fires when the TLS handshake completes; fails when the connection
+        is lost before (only waited for on outgoing TLS connections)."""
 
     def connectionMade(self) -> None:
         transport: Any = self.transport
@@ -71,6 +82,11 @@ class SipStreamProtocol(Protocol):
             return
         clock = self.connections.reactor
         self._idle = clock.callLater(self.connections.idle_timeout, self._timed_out, "idle")
+
+    def handshakeCompleted(self) -> None:
+        """TLS is up (IHandshakeListener)."""
+        if not self.secured.called:
+            self.secured.callback(None)
 
     def source(self) -> Source:
         """Where messages on this connection come from."""
@@ -150,8 +166,18 @@ class SipStreamProtocol(Protocol):
                 call.cancel()
         self._idle = self._partial = None
         self.connections.remove(self)
+        if not self.secured.called:
+            self.secured.errback(reason)
+            self.secured.addErrback(lambda _: None)  # nobody waited: a TCP or inbound flow
         if not self.lost.called:
             self.lost.callback(None)
+
+
+def _handshaken(proto: SipStreamProtocol) -> defer.Deferred[SipStreamProtocol]:
+    """``proto`` once its TLS handshake has completed (fails with why not)."""
+    done: defer.Deferred[SipStreamProtocol] = defer.Deferred()
+    proto.secured.addCallbacks(lambda _: done.callback(proto), done.errback)
+    return done
 
 
 class _StreamFactory(Factory):
@@ -198,7 +224,8 @@ class StreamConnections:
         if len(self.flows) >= self.max_connections:
             return False
         self.flows[proto.flow] = proto
-        self.by_address[(proto.transport_name, proto.peer_host, proto.peer_port)] = proto
+        if not proto.outgoing:  # an outgoing one once usable (_connected)
+            self.by_address[(proto.transport_name, proto.peer_host, proto.peer_port)] = proto
         return True
 
     def remove(self, proto: SipStreamProtocol) -> None:
@@ -245,6 +272,8 @@ class StreamConnections:
             lambda: SipStreamProtocol(self, transport_name, listener, True))
         factory.noisy = False
         d: defer.Deferred[Any] = endpoint.connect(factory)
+        if transport_name == "tls":
+            d.addCallback(_handshaken)
         d.addCallbacks(self._connected, self._connect_failed,
                        callbackArgs=(address,), errbackArgs=(address,))
 

@@ -35,7 +35,8 @@ def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
 
 
 def _issue(ca_key: ec.EllipticCurvePrivateKey, ca_name: x509.Name, common: str,
-           key: ec.EllipticCurvePrivateKey, *, ca: bool = False) -> x509.Certificate:
+           key: ec.EllipticCurvePrivateKey, *, ca: bool = False,
+           ips: tuple[str, ...] = ("127.0.0.1", "::1")) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()
@@ -50,14 +51,14 @@ def _issue(ca_key: ec.EllipticCurvePrivateKey, ca_name: x509.Name, common: str,
     if not ca:
         builder = builder.add_extension(x509.SubjectAlternativeName([
             x509.DNSName("localhost"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.IPAddress(ipaddress.ip_address("::1")),
+            *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips),
         ]), critical=False)
     return builder.sign(ca_key, hashes.SHA256())
 
 
-def make_pki(folder: Path) -> Pki:
-    """Create a CA plus server and client certificates for 127.0.0.1/localhost."""
+def make_pki(folder: Path, more_ips: tuple[str, ...] = ()) -> Pki:
+    """Create a CA plus server and client certificates for 127.0.0.1/localhost
+    (and the loopback addresses ``more_ips``)."""
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("Telavox Test CA")
@@ -65,7 +66,8 @@ def make_pki(folder: Path) -> Pki:
     paths = {}
     for role in ("server", "client"):
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = _issue(ca_key, ca_name, f"telavox-test-{role}", key)
+        cert = _issue(ca_key, ca_name, f"telavox-test-{role}", key,
+                      ips=("127.0.0.1", "::1", *more_ips))
         (folder / f"{role}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(key, folder / f"{role}.key")
         paths[role] = (str(folder / f"{role}.pem"), str(folder / f"{role}.key"))

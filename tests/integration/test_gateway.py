@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from helpers.certs import Pki, make_pki
 from helpers.dnsserver import DnsServer
 from helpers.phones import PhonesMixin, RtpPhone, media_target, sleep, wait
 from helpers.process import PlatformProcess, free_port
@@ -39,6 +40,7 @@ from twisted.trial import unittest
 
 from telavox.transport.address import ListenAddress
 from telavox.transport.endpoint import SipEndpoint
+from telavox.transport.tls import TlsFiles
 from telavox.transport.useragent import Call, CallError, Identity, UserAgent
 
 pytestmark = pytest.mark.integration
@@ -524,6 +526,118 @@ external_number = "+46812345699"
         silent = self.silent.received()
         self.assertTrue(silent and silent[0].startswith(b"INVITE sip:+46812345678@carrier.test"),
                         silent)
+
+
+class TlsTrunkTest(GatewayPlatform):
+    """A trunk over TLS: the gateway's carrier side listens on TLS, connects
+    to the carrier checking its certificate against the configured CA
+    (name or IP, RFC 5922), and the call goes through; RTP flows as usual."""
+
+    carrier_port: ClassVar[int]
+    pki: ClassVar[Pki]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.folder = Path(tempfile.mkdtemp(prefix="telavox-gwtls-"))
+        cls.pki = make_pki(cls.folder / "pki", more_ips=(GATEWAY_OUTSIDE, CARRIER))
+        cls.proxy_port = free_port()
+        cls.outside_port = free_port(GATEWAY_OUTSIDE)
+        cls.carrier_port = free_port(CARRIER)
+        cls.silent = Silent()
+        cls.platform = sip_server_platform(
+            cls.folder, domain=DOMAIN, passwords={}, proxy_port=cls.proxy_port,
+            rtp_ports=(30800, 30899), media_address=MEDIA, extra=f"""
+[tls]
+cert_file = "{cls.pki.server_cert}"
+key_file = "{cls.pki.server_key}"
+ca_file = "{cls.pki.ca_cert}"
+
+[[gateways]]
+name = "gw4"
+listen = "udp:{INSIDE}:{free_port()}"
+carrier_listen = "tls:{GATEWAY_OUTSIDE}:{cls.outside_port}"
+prefixes = [""]
+
+[[gateways.trunks]]
+name = "secure"
+address = "sip:{CARRIER}:{cls.carrier_port};transport=tls"
+options_interval = 0
+
+[[users]]
+extension = "1001"
+password = "{CALLER_PASSWORD}"
+class_of_service = "international"
+external_number = "+46812345699"
+""")
+        cls.platform.start()
+
+    def carrier_agent(self, on_invite: Any, pki: Pki | None = None) -> UserAgent:
+        """The carrier: the project's own user agent on a TLS listener with
+        a certificate for its address, of the test CA (or of ``pki``'s)."""
+        pki = pki or self.pki
+        endpoint = SipEndpoint(
+            "carrier", [ListenAddress("tls", CARRIER, self.carrier_port)], None,
+            reactor,  # type: ignore[arg-type]
+            tls=TlsFiles(pki.server_cert, pki.server_key, pki.ca_cert))
+        agent = UserAgent(endpoint, Identity("carrier", "carrier.test", "Carrier"),
+                          transport="tls", on_invite=on_invite)
+        agent.start()
+        self.agents.append(agent)
+        return agent
+
+    @defer.inlineCallbacks
+    def test_outbound_call_over_tls(self) -> Any:
+        """1001 dials 0812345678: the carrier gets the INVITE over TLS from
+        the gateway (its Via says TLS), answers, the phone's RTP reaches the
+        carrier's sink from the mediaserver, and BYE ends both sides."""
+        sink = self.sink()
+        answered: list[Call] = []
+
+        def on_invite(call: Call) -> None:
+            answered.append(call)
+            call.answer(sink.sdp("carrier")).addErrback(lambda f: None)
+
+        self.carrier_agent(on_invite)
+        alice = yield self.phone("1001", CALLER_PASSWORD)
+        call = yield wait(alice.invite(f"sip:0812345678@{DOMAIN}", self.proxy,
+                                       alice.rtp.sdp("alice")), 20)
+        self.assertEqual(call.state, "confirmed")
+        request = answered[0].request
+        assert request is not None
+        self.assertEqual(request.top_via.transport, "TLS")
+        self.assertEqual(request.uri.user, "+46812345678")  # type: ignore[union-attr]
+        host, port = media_target(call.remote_sdp)
+        for _ in range(50):
+            alice.rtp.send(host, port, 1, 0x3333, 0xE3)
+            yield sleep(0.02)
+            if len(sink.received) >= 10:
+                break
+        self.assertGreaterEqual(len(sink.received), 10)
+        self.assertEqual({h for h, _ in sink.sources}, {MEDIA})
+        yield wait(call.bye())
+        reason = yield wait(answered[0].ended)
+        self.assertEqual(reason, "remote BYE")
+
+    @defer.inlineCallbacks
+    def test_carrier_certificate_of_another_ca_is_refused(self) -> Any:
+        """A carrier whose certificate the configured CA did not sign never
+        gets the INVITE: the handshake fails, which is a transport failure
+        of the attempt at once (not a wait for the trunk's invite_timeout),
+        and the caller is refused (500: a proxy forwards no 503)."""
+        stranger = make_pki(self.folder / "other-pki", more_ips=(CARRIER,))
+        invited: list[Call] = []
+        self.carrier_agent(invited.append, stranger)
+        alice = yield self.phone("1001", CALLER_PASSWORD)
+        try:
+            yield wait(alice.invite(f"sip:0812345678@{DOMAIN}", self.proxy,
+                                    alice.rtp.sdp("alice")), 20)
+        except CallError as e:
+            self.assertEqual(e.status, 500)
+        else:
+            self.fail("a call went to a carrier with an untrusted certificate")
+        self.assertEqual(invited, [])
+        self.platform.wait_for_log("certificate verify failed")
+        self.platform.wait_for_log("failed (503 Service Unavailable (transport failure))")
 
 
 def gateway_toml(name: str, outside_port: int, inside_port: int = 0) -> str:
