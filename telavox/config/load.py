@@ -81,6 +81,8 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
                 for k, v in value.items()}
     if origin in (tuple, list):
         (item_type, *_) = typing.get_args(tp)
+        if item_type is ListenAddress and isinstance(value, str):
+            value = [value]  # one address where a list of them is allowed
         if not isinstance(value, list):
             raise _InvalidError(key, f"must be an array, got {value!r}")
         items = [_convert(item_type, v, f"{key}[{i}]") for i, v in enumerate(value)]

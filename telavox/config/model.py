@@ -364,9 +364,20 @@ def _networks(inst: object, attr: attrs.Attribute[Any], value: tuple[str, ...]) 
             raise ValueError(f"{network!r} is not an IP address or network") from None
 
 
-def _carrier_listen(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
-    if value:
-        _not_wildcard(inst, attr, (ListenAddress.parse(value),))
+def _carrier_listen(inst: object, attr: attrs.Attribute[Any],
+                    value: tuple[ListenAddress, ...]) -> None:
+    _not_wildcard(inst, attr, value)
+    transports = [a.transport for a in value]
+    if len(set(transports)) != len(transports):
+        raise ValueError("one address per transport (udp, tcp, tls)")
+
+
+def _listen_addresses(value: object) -> tuple[ListenAddress, ...]:
+    """A string (one address) or a sequence of addresses or strings."""
+    if isinstance(value, (str, ListenAddress)):
+        value = (value,)
+    assert isinstance(value, (tuple, list))
+    return tuple(v if isinstance(v, ListenAddress) else ListenAddress.parse(v) for v in value)
 
 
 @attrs.frozen
@@ -407,6 +418,17 @@ class TrunkConfig:
                          default=0, validator=_in_range(0, 100_000))
 
 
+def trunk_transport(trunk: TrunkConfig) -> str:
+    """The transport a trunk's address names (``;transport=``, or tls for a
+    sips URI); empty when it leaves the choice to DNS (RFC 3263)."""
+    from telavox.sip.uri import SipUri, parse_uri
+
+    uri = parse_uri(trunk.address)
+    if not isinstance(uri, SipUri):
+        return ""
+    return uri.transport or ("tls" if uri.secure else "")
+
+
 def _did(inst: object, attr: attrs.Attribute[Any], value: str) -> None:
     if not re.match(r"^\+[1-9][0-9]{1,14}$", value):
         raise ValueError(f"{value!r} is not an E.164 number (+ and 2-15 digits)")
@@ -424,9 +446,10 @@ class GatewayConfig:
                                     validator=_prefixes)
     listen: str = doc("Host it in this process, its platform side listening on this "
                       "transport:host:port.", default="", validator=_target_address)
-    carrier_listen: str = doc("Where a hosted gateway faces its carriers, as "
-                              "transport:host:port [advertise host[:port]].", default="",
-                              validator=_carrier_listen)
+    carrier_listen: tuple[ListenAddress, ...] = doc(
+        "Where a hosted gateway faces its carriers, as transport:host:port [advertise "
+        "host[:port]]; one address, or one per transport its trunks use (udp, tcp, tls).",
+        default=(), converter=_listen_addresses, validator=_carrier_listen)
     trunks: tuple[TrunkConfig, ...] = doc("Its carrier trunks, tried in order.", default=())
     user_agent: str = doc("User-Agent/Server toward carriers.", default="telavox")
 
@@ -724,6 +747,11 @@ class Config:
                 problems.append((f"{where}.register", "needs username and password"))
             if bool(trunk.username) != bool(trunk.password):
                 problems.append((f"{where}.password", "give username and password together"))
+            transport = trunk_transport(trunk)
+            listening = {a.transport for a in gateway.carrier_listen}
+            if gateway.listen and transport and listening and transport not in listening:
+                problems.append((f"{where}.address", f"the trunk speaks {transport} but the "
+                                 f"gateway has no {transport} carrier_listen"))
         return problems
 
     def _check_ivr(self) -> list[tuple[str, str]]:

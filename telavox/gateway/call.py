@@ -75,6 +75,8 @@ class Attempt:
     invite_timeout: float | None = None
     """Seconds without a provisional response before failing over."""
     authenticate: Authenticator | None = None
+    contact: NameAddr | None = None
+    """Our Contact on this attempt's transport (None: the call's)."""
 
 
 class GatewayCallHost(Protocol):
@@ -162,7 +164,7 @@ class GatewayCall:
                              else "Service Unavailable (no route)")
             return
         self.attempt = attempt
-        leg = OutgoingLeg(self.b_host, self, self.b_contact)
+        leg = OutgoingLeg(self.b_host, self, attempt.contact or self.b_contact)
         leg.authenticate = attempt.authenticate
         # an INVITE without offer: the far side offers in its 2xx and the
         # caller answers in its ACK, which our ACK must carry

@@ -105,7 +105,8 @@ class GatewayService(LegHandlers, BaseApplication):
         self.user_agent = section.user_agent
         self.tlb: ITlb = platform.require(ITlb)
         self.listen = ListenAddress.parse(section.listen)
-        self.carrier_listen = ListenAddress.parse(section.carrier_listen)
+        self.carrier_listens = section.carrier_listen
+        """The carrier side's addresses, one per transport its trunks speak."""
         peers = [ListenAddress.parse(m.sip_address).peer for m in config.sipservers
                  if m.sip_address]
         # not sipproxy: phones' requests reach a gateway only through a SIP
@@ -116,12 +117,12 @@ class GatewayService(LegHandlers, BaseApplication):
             section.name, [self.listen], self, platform.reactor, options=options,
             policy=PeerPolicy.only(peers), tls=platform.tls_files(), network=platform.network)
         self.outside = SipEndpoint(
-            f"{section.name}-carrier", [self.carrier_listen], self, platform.reactor,
+            f"{section.name}-carrier", list(self.carrier_listens), self, platform.reactor,
             options=options, policy=PeerPolicy.from_networks(()), tls=platform.tls_files())
         self.inside_legs = EndpointLegHost(self.inside, platform.reactor,
                                            self.listen.transport)
         self.outside_legs = EndpointLegHost(self.outside, platform.reactor,
-                                            self.carrier_listen.transport)
+                                            self.carrier_listens[0].transport)
         self.table = LegTable(platform.reactor.callLater, options.timers.timeout)
         self._resolver = resolver
         self._dns_servers = _dns_servers(config.platform.dns_servers)
@@ -150,7 +151,8 @@ class GatewayService(LegHandlers, BaseApplication):
         super().startService()
         self.log.info("{gateway}: gateway listening on {inside} (platform) and {outside} "
                       "(carriers), {count} trunk(s)", gateway=self.name,
-                      inside=str(self.listen), outside=str(self.carrier_listen),
+                      inside=str(self.listen),
+                      outside=", ".join(map(str, self.carrier_listens)),
                       count=len(self.trunks))
         self._every(RESOLVE_INTERVAL, self._resolve_all)
         for trunk in self.trunks:
@@ -257,7 +259,8 @@ class GatewayService(LegHandlers, BaseApplication):
             _Registrar(self.outside_legs),
             aor=SipUri(user=config.username, host=trunk.domain),
             registrar=SipUri(host=trunk.uri.host, port=trunk.uri.port),
-            dest=dest, contact=NameAddr(uri=self._outside_contact(config.username)),
+            dest=dest, contact=NameAddr(uri=self._outside_contact(
+                config.username, self._trunk_transport(trunk))),
             username=config.username, password=config.password, realm=config.realm,
             expires=config.register_expires, on_change=changed, user_agent=self.user_agent)
         self.registrations[trunk.name] = registration
@@ -274,7 +277,8 @@ class GatewayService(LegHandlers, BaseApplication):
         target = SipUri(host=trunk.uri.host, port=trunk.uri.port)
         via = self.outside.via_for(dest)
         request = new_request("OPTIONS", target, from_=NameAddr(uri=SipUri(
-            user="keepalive", host=self._outside_host())), to=NameAddr(uri=target), via=via,
+            user="keepalive", host=self._outside_host(dest.transport))), to=NameAddr(uri=target),
+            via=via,
             user_agent=self.user_agent, extra=(("Accept", "application/sdp"),))
 
         def on_event(event: Action) -> None:
@@ -299,11 +303,27 @@ class GatewayService(LegHandlers, BaseApplication):
         self.platform.bus.publish(TrunkEvent(gateway=self.name, trunk=trunk.name, what=what,
                                              reason=trunk.reason))
 
-    def _outside_host(self) -> str:
-        return self.carrier_listen.via_host
+    def _carrier_side(self, transport: str) -> ListenAddress:
+        """The carrier-side address of ``transport`` (the first one when the
+        gateway has none of that transport: sending then fails as a
+        transport error, and the attempt fails over)."""
+        return next((a for a in self.carrier_listens if a.transport == transport),
+                    self.carrier_listens[0])
 
-    def _outside_contact(self, user: str | None = None) -> SipUri:
-        return self.outside.contact_uri(self.carrier_listen.transport, user=user)
+    def _outside_host(self, transport: str) -> str:
+        return self._carrier_side(transport).via_host
+
+    def _outside_contact(self, user: str | None = None, transport: str = "") -> SipUri:
+        side = self._carrier_side(transport or self.carrier_listens[0].transport)
+        return self.outside.contact_uri(side.transport, user=user)
+
+    @staticmethod
+    def _trunk_transport(trunk: Trunk) -> str:
+        """The transport toward ``trunk``: its first resolved target's, else
+        what its address names, else UDP."""
+        if trunk.targets:
+            return trunk.targets[0].transport
+        return trunk.uri.transport or ("tls" if trunk.uri.secure else "udp")
 
     # -- GatewayCallHost --------------------------------------------------------------------
 
@@ -416,7 +436,8 @@ class GatewayService(LegHandlers, BaseApplication):
                     from_=from_, to=NameAddr(uri=SipUri(user=called, host=domain)),
                     extra=tuple(extra), trunk=trunk.name,
                     invite_timeout=trunk.config.invite_timeout,
-                    authenticate=trunk.authenticate))
+                    authenticate=trunk.authenticate,
+                    contact=NameAddr(uri=self._outside_contact(transport=target.transport))))
             trunk.counters["calls"] += 1 if trunk.targets else 0
         call = GatewayCall(self, leg, attempts, self.outside_legs,
                            NameAddr(uri=self._outside_contact()), direction="outbound",
@@ -451,7 +472,8 @@ class GatewayService(LegHandlers, BaseApplication):
         request = event.request
         self.counters["inbound"] += 1
         trunk = self._trunk_of(event.source.host)
-        leg = self._incoming_leg(event, self.outside_legs, self._outside_contact())
+        leg = self._incoming_leg(event, self.outside_legs,
+                                 self._outside_contact(transport=event.source.transport))
         if leg is None:
             return
         uri = request.uri

@@ -529,9 +529,12 @@ external_number = "+46812345699"
 
 
 class TlsTrunkTest(GatewayPlatform):
-    """A trunk over TLS: the gateway's carrier side listens on TLS, connects
-    to the carrier checking its certificate against the configured CA
-    (name or IP, RFC 5922), and the call goes through; RTP flows as usual."""
+    """A trunk over TLS: the gateway's carrier side listens on UDP and on
+    TLS, connects to the carrier checking its certificate against the
+    configured CA (name or IP, RFC 5922), and the call goes through with a
+    Contact on its TLS side; RTP flows as usual."""
+
+    tls_port: ClassVar[int]
 
     carrier_port: ClassVar[int]
     pki: ClassVar[Pki]
@@ -542,6 +545,7 @@ class TlsTrunkTest(GatewayPlatform):
         cls.pki = make_pki(cls.folder / "pki", more_ips=(GATEWAY_OUTSIDE, CARRIER))
         cls.proxy_port = free_port()
         cls.outside_port = free_port(GATEWAY_OUTSIDE)
+        cls.tls_port = free_port(GATEWAY_OUTSIDE)
         cls.carrier_port = free_port(CARRIER)
         cls.silent = Silent()
         cls.platform = sip_server_platform(
@@ -555,7 +559,8 @@ ca_file = "{cls.pki.ca_cert}"
 [[gateways]]
 name = "gw4"
 listen = "udp:{INSIDE}:{free_port()}"
-carrier_listen = "tls:{GATEWAY_OUTSIDE}:{cls.outside_port}"
+carrier_listen = ["udp:{GATEWAY_OUTSIDE}:{cls.outside_port}",
+                  "tls:{GATEWAY_OUTSIDE}:{cls.tls_port}"]
 prefixes = [""]
 
 [[gateways.trunks]]
@@ -606,6 +611,8 @@ external_number = "+46812345699"
         assert request is not None
         self.assertEqual(request.top_via.transport, "TLS")
         self.assertEqual(request.uri.user, "+46812345678")  # type: ignore[union-attr]
+        self.assertEqual([str(c.uri) for c in request.contacts],
+                         [f"sip:{GATEWAY_OUTSIDE}:{self.tls_port};transport=tls"])
         host, port = media_target(call.remote_sdp)
         for _ in range(50):
             alice.rtp.send(host, port, 1, 0x3333, 0xE3)

@@ -53,7 +53,7 @@ def test_example_config_loads_and_documents_every_key() -> None:
     ("[sip]\nt1 = 0", "sip.t1", "between"),
     ("[sip]\nt2 = true", "sip.t2", "must be a number"),
     ("[sip]\nmax_message_size = 1.5", "sip.max_message_size", "integer"),
-    ("[sipproxy]\nlisten = 'udp:127.0.0.1:5060'", "sipproxy.listen", "array"),
+    ("[sipproxy]\nlisten = 5060", "sipproxy.listen", "array"),
     ("[sipproxy]\nlisten = ['sctp:127.0.0.1:5060']", "sipproxy.listen[0]", "udp, tcp, tls"),
     ("[sipproxy]\nlisten = ['udp:127.0.0.1:5060', 'udp:127.0.0.1:5060']", "sipproxy.listen",
      "twice"),
@@ -77,6 +77,14 @@ def test_example_config_loads_and_documents_every_key() -> None:
      "carrier_listen = 'udp:127.0.0.1:5091'\n[[gateways.trunks]]\nname = 'a'\n"
      "address = 'sip:127.0.0.1'\nnumber_format = 'weird'\n",
      "gateways[0].trunks[0].number_format", "one of"),
+    ("[[gateways]]\nname = 'gw'\nlisten = 'udp:127.0.0.1:5090'\n"
+     "carrier_listen = 'udp:127.0.0.1:5091'\n[[gateways.trunks]]\nname = 'a'\n"
+     "address = 'sip:127.0.0.1:5061;transport=tls'\n", "gateways[0].trunks[0].address",
+     "no tls carrier_listen"),
+    ("[[gateways]]\nname = 'gw'\nlisten = 'udp:127.0.0.1:5090'\n"
+     "carrier_listen = ['udp:127.0.0.1:5091', 'udp:127.0.0.1:5092']\n[[gateways.trunks]]\n"
+     "name = 'a'\naddress = 'sip:127.0.0.1'\n", "gateways[0].carrier_listen",
+     "one address per transport"),
     ("[[dids]]\nnumber = '+46812345600'\ntarget = '999'\n", "dids[0].target",
      "no user"),
     ("[[dids]]\nnumber = '0812345600'\ntarget = '999'\n", "dids[0].number", "E.164"),
@@ -109,3 +117,17 @@ def test_unreadable_file(tmp_path: Path) -> None:
     """A missing file is a ConfigError naming it, not a traceback."""
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_gateway_carrier_side_on_several_transports() -> None:
+    """carrier_listen takes one address (a string) or one per transport; a
+    TLS trunk needs a TLS one."""
+    base = ("[[gateways]]\nname = 'gw'\nlisten = 'udp:127.0.0.1:5090'\n"
+            "carrier_listen = {listen}\n[[gateways.trunks]]\nname = 'a'\n"
+            "address = 'sip:127.0.0.1:5061;transport=tls'\n")
+    config = parse_config(base.format(listen="['udp:127.0.0.1:5091', 'tls:127.0.0.1:5092']"))
+    [gateway] = config.gateways
+    assert [str(a) for a in gateway.carrier_listen] == ["udp:127.0.0.1:5091",
+                                                          "tls:127.0.0.1:5092"]
+    single = parse_config(base.format(listen="'tls:127.0.0.1:5092'"))
+    assert [a.transport for a in single.gateways[0].carrier_listen] == ["tls"]
