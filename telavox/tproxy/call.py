@@ -775,8 +775,8 @@ class Call:
         if mine is None or not isinstance(transferee, (IncomingLeg, OutgoingLeg)):
             self._notify(transferor, 500, "Server Internal Error", final=True)
             return
-        self._music_on_hold(mine, False)
-        self._resume(transferee)  # the transferor held it before the REFER
+        held = mine.endpoint_id in self._moh
+        self._music_on_hold(mine, False)  # before the script's first prompt
         handover = Handover(
             leg=transferee, caller=self._user_of(transferee),
             caller_uri=self._identity_of(transferee), dialled=route.number or route.target,
@@ -792,10 +792,12 @@ class Call:
                 self.a_endpoint = mine
             else:
                 self.b_endpoint = mine
+            self._music_on_hold(mine, held)  # the transferee stays held as it was
             self._notify(transferor, 501, f"Not Implemented (no scriptserver for {route.target})",
                          final=True)
             return
         self.log.info("{call}: transferred to script {app}", call=repr(self), app=route.target)
+        self._resume(transferee, mine, session)  # the transferor held it before the REFER
         self._notify(transferor, 200, "OK", final=True)
         transferor.hangup("transferred")
         self.end("transferred", disposition="answered")
@@ -1100,13 +1102,18 @@ class Call:
         self.end("replaced", disposition="answered")
         return endpoint, session
 
-    def _resume(self, leg: Leg) -> None:
-        """Re-offer sendrecv to ``leg`` when our last offer held it."""
-        mine, session, _, _ = self._sides(leg)
+    def _resume(self, leg: Leg, mine: MediaEndpoint | None = None,
+                session: LocalSession | None = None) -> None:
+        """Re-offer sendrecv to ``leg`` when our last offer held it (from its
+        side's endpoint and session, or ``mine`` and ``session`` when the
+        call no longer holds them: a leg just handed to a script)."""
+        if mine is None or session is None:
+            mine, session, _, _ = self._sides(leg)
         if mine is None or session.direction() in (None, MediaDirection.SENDRECV):
             return
         offer = make_offer(mine, session, prefer=self.codec or None, video=self.video)
-        leg.request("INVITE", body=offer, content_type=SDP, on_response=self._reanswered(leg))
+        leg.request("INVITE", body=offer, content_type=SDP,
+                    on_response=self._reanswered_from(mine, session))
 
     def _identity_of(self, leg: Leg) -> NameAddr:
         """Who ``leg``'s far end is, for the From of a leg made for it."""
@@ -1176,15 +1183,20 @@ class Call:
         self.host.publish(self, "transferred")
         self._resume(self.a)  # the transferee was held before the REFER
 
-    def _reanswered(self, leg: Leg) -> Callable[[Response], None]:
+    def _reanswered_from(self, mine: MediaEndpoint, session: LocalSession
+                         ) -> Callable[[Response], None]:
+        """The answer to a re-offer made from ``mine`` and ``session`` goes
+        to them, even if the leg has moved on since (handed to a script) or
+        the endpoint is gone by then."""
+
         def answered(response: Response) -> None:
-            mine, session, _theirs, _their_session = self._sides(leg)
-            if response.success and response.body and mine is not None:
+            if response.success and response.body:
                 try:
                     remote = remote_from_answer(session, response.body, None, mine)
                 except SdpProblemError:
                     return
-                self.host.media.set_remote(mine.endpoint_id, remote)
+                self.host.media.set_remote(mine.endpoint_id, remote).addErrback(
+                    lambda f: None)
         return answered
 
     def _transfer_failed(self, response: Response | None, status: int = 0,

@@ -73,7 +73,7 @@ class ScriptChannel:
 
     def __init__(self, host: Any, a_leg: IncomingLeg | OutgoingLeg, caller: UserConfig | None,
                  caller_uri: NameAddr, dialled: str, app: str, args: Sequence[str],
-                 scripts: IScriptServer) -> None:
+                 scripts: IScriptServer, call_id: str | None = None) -> None:
         self.host = host
         self.a = a_leg
         a_leg.listener = self
@@ -93,8 +93,11 @@ class ScriptChannel:
         self.language = "en"
         self.variables: dict[str, str] = {}
         invite = a_leg.invite
-        self.call_id = (a_leg.dialog.call_id if a_leg.dialog is not None
-                        else invite.call_id if invite is not None else "")
+        self.call_id = call_id or (a_leg.dialog.call_id if a_leg.dialog is not None
+                                   else invite.call_id if invite is not None else "")
+        """What the call is known by: its INVITE's Call-ID, or for a party
+        handed over from a call, that call's (its media endpoint's owner,
+        under which media events arrive)."""
         self.correlation_id = new_correlation_id()
         sequence = next(_counter)
         self.name = f"SIP/{self.caller_id}-{sequence:08x}"

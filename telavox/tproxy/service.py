@@ -464,9 +464,10 @@ class SipServerService(LegHandlers, BaseApplication):
         scripts = self.platform.providers.get(IScriptServer)
         if scripts is None:
             return False
+        # known by the Call-ID its endpoint belongs to: media events find it
         channel = ScriptChannel(self, handover.leg, handover.caller, handover.caller_uri,
                                 handover.dialled, handover.route.target, handover.route.args,
-                                scripts)
+                                scripts, call_id=handover.endpoint.owner)
         self.calls[channel.call_id] = channel
         self.log.info("{server}: call {call_id} goes on in script {app}", server=self.name,
                       call_id=channel.call_id, app=handover.route.target)

@@ -138,20 +138,8 @@ args = ["room1"]
         bob = yield self.new_phone("1002", PASSWORDS["1002"], on_invite)
         alice = yield self.new_phone("1001", PASSWORDS["1001"])
         call = yield wait(alice.invite(f"sip:1002@{DOMAIN}", self.proxy, alice.rtp.sdp("a")))
-        host, port = media_target(call.remote_sdp)
         yield transfer_blindly(answered, "*43", DOMAIN, "1002")
-        self.assertEqual(call.state, "confirmed")
-        echoed: list[bytes] = []
-        for _ in range(600):  # the prompt plays for about six seconds first
-            alice.rtp.send(host, port, 1, 0x2222, 0xE2)
-            yield sleep(0.02)
-            echoed = [p for p in alice.rtp.received if p[12:14] == b"\xe2\x00"]
-            if len(echoed) >= 10:
-                break
-        self.assertGreaterEqual(len(echoed), 10, "nothing echoed")
-        alice.rtp.send_dtmf(host, port, "#")
-        reason = yield wait(call.ended, 15)
-        self.assertEqual(reason, "remote BYE")
+        yield self.echo_until_hash(alice, call, 0xE2)
         rows: list[dict[str, str]] = []
         for _ in range(30):
             yield sleep(0.1)
@@ -162,6 +150,47 @@ args = ["room1"]
         causes = {r["callee"]: (r["disposition"], r["hangup_cause"]) for r in rows}
         self.assertEqual(causes.get("1002"), ("answered", "transferred"), rows)
         self.assertEqual(causes.get("*43", ("",))[0], "answered", rows)
+
+    @defer.inlineCallbacks
+    def test_caller_transfers_the_callee_to_the_echo_test(self) -> Any:
+        """The other way round: 1001 (the caller) transfers 1002 to *43;
+        1002's own packets come back to it after the prompt (the prompt's end
+        and the digits reach the script although 1002's leg is not the one
+        the call began with)."""
+        answered: list[Call] = []
+
+        def on_invite(call: Call) -> None:
+            answered.append(call)
+            call.answer(bob.rtp.sdp("bob")).addErrback(lambda f: None)
+
+        bob = yield self.new_phone("1002", PASSWORDS["1002"], on_invite)
+        alice = yield self.new_phone("1001", PASSWORDS["1001"])
+        call = yield wait(alice.invite(f"sip:1002@{DOMAIN}", self.proxy, alice.rtp.sdp("a")))
+        response = yield wait(call.send_request(
+            "REFER", extra=(("Refer-To", f"<sip:*43@{DOMAIN}>"),
+                            ("Referred-By", f"<sip:1001@{DOMAIN}>"))))
+        self.assertEqual(response.status, 202)
+        reason = yield wait(call.ended)
+        self.assertEqual(reason, "remote BYE")
+        self.assertEqual(answered[0].state, "confirmed")
+        yield self.echo_until_hash(bob, answered[0], 0xE4)
+
+    @defer.inlineCallbacks
+    def echo_until_hash(self, phone: Any, call: Call, marker: int) -> Any:
+        """``phone`` on ``call`` (in the echo test) sends packets until ten
+        of its own come back (after the prompt), then # ends the call."""
+        host, port = media_target(call.remote_sdp)
+        echoed: list[bytes] = []
+        for _ in range(600):  # the prompt plays for about six seconds first
+            phone.rtp.send(host, port, 1, 0x2222 + marker, marker)
+            yield sleep(0.02)
+            echoed = [p for p in phone.rtp.received if p[12:14] == bytes([marker, 0])]
+            if len(echoed) >= 10:
+                break
+        self.assertGreaterEqual(len(echoed), 10, "nothing echoed")
+        phone.rtp.send_dtmf(host, port, "#")
+        reason = yield wait(call.ended, 15)
+        self.assertEqual(reason, "remote BYE")
 
     @defer.inlineCallbacks
     def test_pyst2_fastagi_script_reads_digits(self) -> Any:
