@@ -14,8 +14,9 @@ CANCEL from upstream cancels every branch that has had a provisional
 response, and marks the others to be cancelled when theirs comes; when no
 branch has answered at all, 487 goes upstream at once.  Timer C (§16.8)
 cancels an INVITE branch that rings for too long, or closes it as 408 when it
-never rang.  Once every branch has its final response and one went
-upstream, the call lets the requests go: all that can still happen is a
+never rang (and cancels it should it ring later).  Once every branch has its
+final response and one went upstream, the call lets the requests go (but
+that of a branch still to be cancelled): all that can still happen is a
 retransmitted 2xx passing through, for 64*T1.
 """
 
@@ -227,7 +228,8 @@ class ProxyCall:
         upstream needs (the server transaction, the branches' targets)."""
         self.request = None
         for branch in self.branches:
-            branch.request = None
+            if not branch.cancel_pending or branch.cancelled:
+                branch.request = None  # else kept for the CANCEL its 1xx will get
 
     # -- cancelling -----------------------------------------------------------
 
@@ -279,6 +281,9 @@ class ProxyCall:
         if branch.provisional:
             self._send_cancel(branch)
         elif branch.request is not None:
+            # closed as 408 while its transaction lives on: should it ring
+            # after all, it is cancelled then (§16.8)
+            branch.cancel_pending = True
             self._final(branch, make_response(branch.request, 408, "Request Timeout"))
 
 

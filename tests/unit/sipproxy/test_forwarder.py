@@ -157,6 +157,25 @@ def test_timer_c() -> None:
     clock.advance(11)
     call.expire_timers(clock.seconds())
     assert [r.status for r in endpoint.upstream] == [408]
+    # the branch closed as 408 rings after all: it is cancelled, and the
+    # caller, answered already, hears nothing more
+    answer(endpoint, B, 180)
+    assert endpoint.cancels() == [B]
+    assert [r.status for r in endpoint.upstream] == [408]
+
+
+def test_a_cancel_pending_on_a_branch_closed_by_timer_c_is_sent_when_it_rings() -> None:
+    """CANCEL from upstream while a branch has had only 100 Trying: the
+    CANCEL waits for its provisional; Timer C then closes it as 408 (every
+    branch is done); its late 180 still gets the CANCEL."""
+    endpoint, clock, call = start(A, timer_c=10)
+    answer(endpoint, A, 100)
+    call.cancel()
+    assert endpoint.cancels() == []
+    clock.advance(11)
+    call.expire_timers(clock.seconds())
+    answer(endpoint, A, 180)
+    assert endpoint.cancels() == [A]
 
 
 def test_a_call_over_lets_its_requests_go_and_still_passes_2xx_retransmissions() -> None:
