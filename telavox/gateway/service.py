@@ -490,14 +490,6 @@ class GatewayService(LegHandlers, BaseApplication):
                           source=str(event.source))
             leg.reject(404, "Not Found (no such number)")
             return
-        if trunk is not None and not trunk.claim():
-            self.counters["refused"] += 1
-            self.log.info("{gateway}: trunk {trunk} is at its call limit ({limit}): "
-                          "inbound call to {number} refused", gateway=self.name,
-                          trunk=trunk.name, limit=trunk.config.max_calls, number=number)
-            leg.reject(503, "Service Unavailable (trunk at its call limit)",
-                       extra=(("Retry-After", "5"),))
-            return
         caller, display, privacy = self._inbound_caller(request, trunk)
         member = self.tlb.locate_target(target)
         attempts = []
@@ -513,8 +505,16 @@ class GatewayService(LegHandlers, BaseApplication):
                 from_=NameAddr(uri=SipUri(user=caller, host=self.domain),
                                display_name=display or None),
                 to=NameAddr(uri=callee), extra=tuple(extra)))
-        call = GatewayCall(self, leg, attempts, self.inside_legs,
-                           NameAddr(uri=self.inside.contact_uri(self.listen.transport)),
+        contact = NameAddr(uri=self.inside.contact_uri(self.listen.transport))
+        if trunk is not None and not trunk.claim():  # the call releases it when it ends
+            self.counters["refused"] += 1
+            self.log.info("{gateway}: trunk {trunk} is at its call limit ({limit}): "
+                          "inbound call to {number} refused", gateway=self.name,
+                          trunk=trunk.name, limit=trunk.config.max_calls, number=number)
+            leg.reject(503, "Service Unavailable (trunk at its call limit)",
+                       extra=(("Retry-After", "5"),))
+            return
+        call = GatewayCall(self, leg, attempts, self.inside_legs, contact,
                            direction="inbound", caller=caller, callee=f"{number} → {target}",
                            trunk=trunk.name if trunk is not None else "")
         self.calls[call.call_id] = call
