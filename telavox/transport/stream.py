@@ -65,6 +65,9 @@ class SipStreamProtocol(Protocol):
         self.peer_port = 0
         self._idle: IDelayedCall | None = None
         self._partial: IDelayedCall | None = None
+        self._handshake: IDelayedCall | None = None
+        self.addresses: list[tuple[str, str, int]] = []
+        """The (transport, host, port) keys it is known by in ``by_address``."""
         self.closed = False
         self.lost: defer.Deferred[None] = defer.Deferred()
         self.secured: defer.Deferred[None] = defer.Deferred()
@@ -82,11 +85,30 @@ class SipStreamProtocol(Protocol):
             return
         clock = self.connections.reactor
         self._idle = clock.callLater(self.connections.idle_timeout, self._timed_out, "idle")
+        if self.outgoing and self.transport_name == "tls":
+            # a peer that takes the TCP connection and stalls the handshake
+            # fails like one that does not answer at all
+            self._handshake = clock.callLater(self.connections.connect_timeout,
+                                              self._handshake_stalled)
 
     def handshakeCompleted(self) -> None:
         """TLS is up (IHandshakeListener)."""
+        self._stop_handshake_timer()
         if not self.secured.called:
             self.secured.callback(None)
+
+    def _handshake_stalled(self) -> None:
+        self._handshake = None
+        self.log.info("closing {flow} to {peer}: no TLS handshake within {timeout:g} s",
+                      flow=self.flow, peer=self.source(),
+                      timeout=self.connections.connect_timeout)
+        self.closed = True
+        self.transport.abortConnection()  # type: ignore[union-attr]
+
+    def _stop_handshake_timer(self) -> None:
+        if self._handshake is not None and self._handshake.active():
+            self._handshake.cancel()
+        self._handshake = None
 
     def source(self) -> Source:
         """Where messages on this connection come from."""
@@ -165,6 +187,7 @@ class SipStreamProtocol(Protocol):
             if call is not None and call.active():
                 call.cancel()
         self._idle = self._partial = None
+        self._stop_handshake_timer()
         self.connections.remove(self)
         if not self.secured.called:
             self.secured.errback(reason)
@@ -225,16 +248,20 @@ class StreamConnections:
             return False
         self.flows[proto.flow] = proto
         if not proto.outgoing:  # an outgoing one once usable (_connected)
-            self.by_address[(proto.transport_name, proto.peer_host, proto.peer_port)] = proto
+            self._index(proto, (proto.transport_name, proto.peer_host, proto.peer_port))
         return True
 
+    def _index(self, proto: SipStreamProtocol, key: Address) -> None:
+        self.by_address[key] = proto
+        proto.addresses.append(key)
+
     def remove(self, proto: SipStreamProtocol) -> None:
-        """Forget a closed connection."""
+        """Forget a closed connection (under every address it was known by)."""
         if self.flows.get(proto.flow) is proto:
             del self.flows[proto.flow]
-        key = (proto.transport_name, proto.peer_host, proto.peer_port)
-        if self.by_address.get(key) is proto:
-            del self.by_address[key]
+        for key in proto.addresses:
+            if self.by_address.get(key) is proto:
+                del self.by_address[key]
 
     def send(self, send: Send, listener: str, failed: Callable[[Send], None]) -> None:
         """Send over the flow the destination names, else a connection to its
@@ -279,7 +306,8 @@ class StreamConnections:
 
     def _connected(self, proto: SipStreamProtocol, address: Address) -> None:
         waiting = self._connecting.pop(address, [])
-        self.by_address[address] = proto
+        self._index(proto, address)
+        self._index(proto, (proto.transport_name, proto.peer_host, proto.peer_port))
         for send, _ in waiting:
             proto.write_message(send.data())
 
