@@ -289,10 +289,13 @@ class StreamConnections:
         reactor = self.reactor
         assert IReactorTCP.providedBy(reactor)
         endpoint: IStreamClientEndpoint
+        source = self._source_for(listener, host)
         if ":" in host:
-            endpoint = TCP6ClientEndpoint(reactor, host, port, timeout=self.connect_timeout)
+            endpoint = TCP6ClientEndpoint(reactor, host, port, timeout=self.connect_timeout,
+                                          bindAddress=source)
         else:
-            endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=self.connect_timeout)
+            endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=self.connect_timeout,
+                                          bindAddress=source)
         if transport_name == "tls":
             endpoint = wrapClientTLS(client_options(self.tls, host), endpoint)
         factory = Factory.forProtocol(
@@ -303,6 +306,16 @@ class StreamConnections:
             d.addCallback(_handshaken)
         d.addCallbacks(self._connected, self._connect_failed,
                        callbackArgs=(address,), errbackArgs=(address,))
+
+    def _source_for(self, listener: str, host: str) -> tuple[str, int] | None:
+        """Connections leave from the listener's address (a peer that knows
+        us by address, a carrier's access list, sees that one), unless it
+        listens on every address or on the other IP family."""
+        bound = self.endpoint.listeners.get(listener)
+        if bound is None or bound.host in ("0.0.0.0", "::") or (":" in bound.host) != (
+                ":" in host):
+            return None
+        return (bound.host, 0)
 
     def _connected(self, proto: SipStreamProtocol, address: Address) -> None:
         waiting = self._connecting.pop(address, [])

@@ -38,6 +38,7 @@ from helpers.tools import require_tool
 from twisted.internet import defer, reactor, threads
 from twisted.trial import unittest
 
+from telavox.sip.transaction import Destination
 from telavox.transport.address import ListenAddress
 from telavox.transport.endpoint import SipEndpoint
 from telavox.transport.tls import TlsFiles
@@ -532,7 +533,9 @@ class TlsTrunkTest(GatewayPlatform):
     """A trunk over TLS: the gateway's carrier side listens on UDP and on
     TLS, connects to the carrier checking its certificate against the
     configured CA (name or IP, RFC 5922), and the call goes through with a
-    Contact on its TLS side; RTP flows as usual."""
+    Contact on its TLS side; RTP flows as usual.  The carrier calls in over
+    TLS too, and the trunk's single channel (max_calls = 1) refuses a second
+    call while one is up."""
 
     tls_port: ClassVar[int]
 
@@ -567,6 +570,15 @@ prefixes = [""]
 name = "secure"
 address = "sip:{CARRIER}:{cls.carrier_port};transport=tls"
 options_interval = 0
+max_calls = 1
+
+[[dids]]
+number = "+46812345600"
+target = "1002"
+
+[[users]]
+extension = "1002"
+password = "{PASSWORDS['1002']}"
 
 [[users]]
 extension = "1001"
@@ -646,6 +658,40 @@ external_number = "+46812345699"
         self.platform.wait_for_log("certificate verify failed")
         self.platform.wait_for_log("failed (503 Service Unavailable (transport failure))")
 
+
+    @defer.inlineCallbacks
+    def test_inbound_calls_over_tls_within_the_trunks_channels(self) -> Any:
+        """The carrier calls +46812345600 over TLS (checking the gateway's
+        certificate): 1002 answers.  A second call meanwhile finds the
+        trunk's only channel taken and gets 503 with Retry-After; once the
+        first call ends, the next one goes through."""
+        rung: list[Call] = []
+
+        def on_invite(call: Call) -> None:
+            rung.append(call)
+            call.answer(bob.rtp.sdp("bob")).addErrback(lambda f: None)
+
+        bob = yield self.phone("1002", PASSWORDS["1002"], on_invite)
+        carrier = self.carrier_agent(lambda call: None)
+        target = f"sip:+46812345600@{GATEWAY_OUTSIDE}:{self.tls_port};transport=tls"
+        gateway = Destination("tls", GATEWAY_OUTSIDE, self.tls_port)
+        sink = self.sink()
+        first = yield wait(carrier.invite(target, gateway, sink.sdp("carrier")), 20)
+        self.assertEqual((first.state, len(rung)), ("confirmed", 1))
+        try:
+            yield wait(carrier.invite(target, gateway, sink.sdp("carrier")), 20)
+        except CallError as e:
+            self.assertEqual(e.status, 503)
+            self.assertIn("call limit", e.response.reason)  # type: ignore[union-attr]
+            self.assertEqual(e.response.headers.get("Retry-After"), "5")  # type: ignore[union-attr]
+        else:
+            self.fail("a second call got the trunk's only channel")
+        self.assertEqual(len(rung), 1)
+        yield wait(first.bye())
+        yield wait(rung[0].ended)
+        again = yield wait(carrier.invite(target, gateway, sink.sdp("carrier")), 20)
+        self.assertEqual((again.state, len(rung)), ("confirmed", 2))
+        yield wait(again.bye())
 
 def gateway_toml(name: str, outside_port: int, inside_port: int = 0) -> str:
     """The ``[[gateways]]`` table of a gateway hosted in the platform under
