@@ -21,7 +21,10 @@ relayed without transcoding whenever the callee accepts it.  Then:
 * a re-INVITE or UPDATE from one side (hold, resume, a new address) is
   answered from that side's endpoint at once and re-offered to the other
   side with the same direction, so each far end keeps its own view;
-  INFO is passed across with its answer.
+  INFO is passed across with its answer;
+* REFER (blind transfer) → the transferee is connected to a new leg to the
+  target, parked, or handed to a script; a target user who is busy or does
+  not answer forwards it as a call (``forward_busy``, ``forward_no_answer``).
 
 Every way the call ends goes through :meth:`Call.end`, which releases both
 endpoints and writes one CDR.
@@ -762,9 +765,11 @@ class Call:
         if route.kind is RouteKind.SCRIPT:
             self._transfer_to_script(leg, transferee, route)
             return
-        self._transfer_to(leg, transferee, target, route, _referred_by(request))
+        self._transfer_to(leg, transferee, target, route, _referred_by(request),
+                          router=transferor_user)
 
-    def _transfer_to_script(self, transferor: Leg, transferee: Leg, route: Route) -> None:
+    def _transfer_to_script(self, transferor: Leg | None, transferee: Leg,
+                            route: Route) -> bool:
         """A blind transfer to a script number homed here (voicemail, an
         IVR, a conference; REFER already accepted): the transferee goes on in
         the script with its own endpoint, the transferor is let go, and the
@@ -774,7 +779,7 @@ class Call:
         mine, session, _theirs, _ = self._sides(transferee)
         if mine is None or not isinstance(transferee, (IncomingLeg, OutgoingLeg)):
             self._notify(transferor, 500, "Server Internal Error", final=True)
-            return
+            return False
         held = mine.endpoint_id in self._moh
         self._music_on_hold(mine, False)  # before the script's first prompt
         handover = Handover(
@@ -795,12 +800,14 @@ class Call:
             self._music_on_hold(mine, held)  # the transferee stays held as it was
             self._notify(transferor, 501, f"Not Implemented (no scriptserver for {route.target})",
                          final=True)
-            return
+            return False
         self.log.info("{call}: transferred to script {app}", call=repr(self), app=route.target)
         self._resume(transferee, mine, session)  # the transferor held it before the REFER
         self._notify(transferor, 200, "OK", final=True)
-        transferor.hangup("transferred")
+        if transferor is not None and not transferor.ended:
+            transferor.hangup("transferred")
         self.end("transferred", disposition="answered")
+        return True
 
     def _user_of(self, leg: Leg) -> UserConfig | None:
         """The user on the far end of ``leg`` (None: an outside party)."""
@@ -812,12 +819,17 @@ class Call:
         return self.host.user(self.callee) if leg is self.b else None
 
     def _transfer_to(self, transferor: Leg | None, transferee: Leg, target: str,
-                     route: Route, referred_by: str | None) -> None:
+                     route: Route, referred_by: str | None, *,
+                     router: UserConfig | None = None, hops: int = 0) -> None:
         """Call ``target`` (by ``route``) for ``transferee`` and connect the
         two when it answers; ``transferor`` (None: nobody, e.g. a parked
-        call ringing its parker back) hears of progress by NOTIFY."""
+        call ringing its parker back) hears of progress by NOTIFY.  A target
+        user who is busy or does not answer forwards the transfer as it
+        would a call (``forward_busy``, ``forward_no_answer``, routed with
+        ``router``'s rights, at most ``max_forward_hops`` times)."""
         self.transfer = Transfer(transferor=transferor, transferee=transferee, target=target,
-                                 transferor_gone=transferor is None)
+                                 transferor_gone=transferor is None, referred_by=referred_by,
+                                 router=router, hops=hops)
         self._notify(transferor, 100, "Trying", final=False)
         if route.kind is RouteKind.REJECT:
             self._transfer_failed(None, route.status, route.reason)
@@ -1021,7 +1033,7 @@ class Call:
                       call=repr(self), slot=slot, parker=parker.extension)
         self.state = "answered"
         self._transfer_to(None, self.a, parker.extension,
-                          self.host.route(parker, parker.extension), None)
+                          self.host.route(parker, parker.extension), None, router=parker)
 
     def retrieve(self, leg: IncomingLeg, retriever: UserConfig) -> None:
         """``retriever`` dialled the slot this call is parked in (``leg``,
@@ -1147,7 +1159,7 @@ class Call:
         transfer.timer = None
         if transfer.leg is not None:
             transfer.leg.abandon("no answer")
-        self._transfer_failed(None, 480, "Temporarily Unavailable")
+        self._transfer_failed(None, 480, "Temporarily Unavailable", no_answer=True)
 
     def _transfer_answered(self, response: Response) -> None:
         transfer = self.transfer
@@ -1200,7 +1212,7 @@ class Call:
         return answered
 
     def _transfer_failed(self, response: Response | None, status: int = 0,
-                         reason: str = "") -> None:
+                         reason: str = "", *, no_answer: bool = False) -> None:
         transfer = self.transfer
         if transfer is None:
             return
@@ -1209,10 +1221,38 @@ class Call:
         if response is not None:
             status, reason = response.status, response.reason
         status, reason = status or 503, reason or "Service Unavailable"
+        if self._forward_transfer(transfer, status, no_answer):
+            return
         self._notify(transfer.transferor, status, reason, final=True)
         if transfer.transferor_gone:
             # nobody is left to take the transferee back
             self.hangup(f"transfer failed: {status}")
+
+    def _forward_transfer(self, transfer: Transfer, status: int, no_answer: bool) -> bool:
+        """The transfer's target user is busy or did not answer and forwards
+        such calls: the transfer goes on to that number (a script takes the
+        transferee over).  False when it does not."""
+        user = self.host.user(transfer.target)
+        if user is None or transfer.hops >= self.host.max_forward_hops:
+            return False
+        number = (user.forward_no_answer if no_answer
+                  else user.forward_busy if status in (486, 600) else "")
+        if not number:
+            return False
+        route = self.host.route(transfer.router, number)
+        if route.kind in (RouteKind.REJECT, RouteKind.PARK, RouteKind.PICKUP):
+            return False
+        self.log.info("{call}: transfer to {target} forwarded to {number}", call=repr(self),
+                      target=transfer.target, number=number)
+        if route.kind is RouteKind.SCRIPT:
+            if not self._transfer_to_script(transfer.transferor, transfer.transferee, route) \
+                    and transfer.transferor_gone:
+                self.hangup("transfer failed: no scriptserver")
+        else:
+            self._transfer_to(transfer.transferor, transfer.transferee, number, route,
+                              transfer.referred_by, router=transfer.router,
+                              hops=transfer.hops + 1)
+        return True
 
     def _stop_transfer_timer(self) -> None:
         transfer = self.transfer
@@ -1329,6 +1369,11 @@ class Transfer:
     session: LocalSession | None = None
     timer: Any = None
     transferor_gone: bool = False
+    referred_by: str | None = None
+    router: UserConfig | None = None
+    """Whose rights route the transfer and its forwards (the transferor)."""
+    hops: int = 0
+    """Forwards taken so far (busy, no answer)."""
 
 
 def _refer_uri(refer_to: str | None) -> SipUri | None:

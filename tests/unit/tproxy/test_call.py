@@ -439,10 +439,13 @@ def test_hold_is_answered_and_reoffered() -> None:
     assert host.media.stopped == [call.b_endpoint.endpoint_id]
 
 
-def answered_call(entries: Sequence[DialPlanEntry] = ()) -> tuple[Host, Call, Clock]:
+def answered_call(entries: Sequence[DialPlanEntry] = (), **target: str
+                  ) -> tuple[Host, Call, Clock]:
+    """1001 → 1002, answered; ``target`` gives user 1003 more keys."""
     users = [UserConfig(extension="1001", password="x"),
              UserConfig(extension="1002", password="x", class_of_service="internal"),
-             UserConfig(extension="1003", password="x")]
+             UserConfig(extension="1003", password="x", **target),
+             UserConfig(extension="1004", password="x")]
     host, call, clock = setup(users, entries)
     call.start(Route(RouteKind.USER, "1002"))
     b_respond(host, 200, SDP_B)
@@ -593,6 +596,55 @@ def test_blind_transfer_to_a_script_hands_the_transferee_over(scripts: bool,
     assert not transferee.ended
     [cdr] = host.cdrs
     assert cdr.hangup_cause == "transferred" and cdr.disposition == "answered"
+
+
+def test_a_busy_transfer_target_forwards_to_its_voicemail() -> None:
+    """REFER to 1003, who is busy and forwards busy calls to its voicemail:
+    the transferee goes to the voicemail script with its endpoint, the
+    transferor hears NOTIFY 200 (not 486) and is let go."""
+    host, call, _ = answered_call(
+        [DialPlanEntry(number="*981003", app="voicemail", args=("1003", "b"))],
+        forward_busy="*981003")
+    b = call.b
+    assert b is not None and call.a_endpoint is not None
+    kept = call.a_endpoint
+    refer = refer_from_b(call, "1003")
+    b.receive(refer, FakeTxn(refer, SOURCE))  # type: ignore[arg-type]
+    target_txn = host.legs.requests[-1]
+    assert str(target_txn.request.uri) == f"sip:1003@{DOMAIN}"
+    busy = parse_message(make_response(target_txn.request, 486, to_tag="tz").serialize())
+    assert target_txn.on_event is not None
+    target_txn.on_event(ResponseIn(target_txn, busy, SOURCE))  # type: ignore[arg-type]
+    [handover] = host.handovers
+    assert (handover.route.target, handover.route.args) == ("voicemail", ("1003", "b"))
+    assert handover.leg is call.incoming and handover.endpoint is kept
+    notifies = [t.request for t in host.legs.requests if t.request.method == "NOTIFY"]
+    assert notifies[-1].body.startswith(b"SIP/2.0 200") and b.ended
+    assert [c.hangup_cause for c in host.cdrs] == ["transferred"]
+
+
+def test_an_unanswered_transfer_target_forwards_to_another_user() -> None:
+    """No answer from 1003 within the timeout, and 1003 forwards unanswered
+    calls to 1004: the first transfer leg is cancelled and 1004 is called
+    for the transferee; when 1004 answers the two are connected."""
+    host, call, clock = answered_call(forward_no_answer="1004")
+    b = call.b
+    assert b is not None
+    refer = refer_from_b(call, "1003")
+    b.receive(refer, FakeTxn(refer, SOURCE))  # type: ignore[arg-type]
+    first = host.legs.requests[-1]
+    assert str(first.request.uri) == f"sip:1003@{DOMAIN}"
+    clock.advance(host.no_answer_timeout + 1)
+    invites = [t for t in host.legs.requests if t.request.method == "INVITE"]
+    assert str(invites[-1].request.uri) == f"sip:1004@{DOMAIN}"
+    assert not b.ended and call.transfer is not None and call.transfer.hops == 1
+    second = invites[-1]
+    ok = parse_message(make_response(second.request, 200, to_tag="t4", extra=(
+        ("Contact", "<sip:1004@192.0.2.40:5068>"), ("Content-Type", "application/sdp")),
+        body=SDP_B.replace(b"5000", b"7000")).serialize())
+    assert second.on_event is not None
+    second.on_event(ResponseIn(second, ok, SOURCE))  # type: ignore[arg-type]
+    assert call.callee == "1004" and b.ended
 
 
 def test_late_offer_is_made_in_the_200_and_answered_in_the_ack() -> None:
