@@ -19,7 +19,7 @@ from telavox.sip.sdp import parse_sdp
 from telavox.sip.transaction import Destination
 from telavox.transport.address import ListenAddress
 from telavox.transport.endpoint import SipEndpoint
-from telavox.transport.useragent import Identity, UserAgent
+from telavox.transport.useragent import Call, CallError, Identity, UserAgent
 
 
 def wait(d: defer.Deferred[Any], timeout: float = 10.0) -> defer.Deferred[Any]:
@@ -142,6 +142,21 @@ class PhonesMixin:
         return Destination("udp", self.phone_host, self.proxy_port)
 
     @defer.inlineCallbacks
+    def answering_phone(self, user: str, password: str) -> Any:
+        """A registered phone for ``user`` that answers every call with its
+        RTP socket's address; fires with ``(agent, answered)``, the list of
+        the calls it has answered so far."""
+        answered: list[Call] = []
+        agent: Any = None
+
+        def on_invite(call: Call) -> None:
+            answered.append(call)
+            call.answer(agent.rtp.sdp(user)).addErrback(lambda f: None)
+
+        agent = yield self.new_phone(user, password, on_invite)
+        return agent, answered
+
+    @defer.inlineCallbacks
     def new_phone(self, user: str, password: str, on_invite: Any = None,
                   register: bool = True) -> Any:
         """A user agent for ``user`` with an RTP socket (``agent.rtp``),
@@ -189,6 +204,17 @@ def tone_levels(phone: RtpPhone, freqs: Iterable[float], frames: int = 60) -> di
         k = round(freq * len(audio) / 8000)
         out[freq] = float(spectrum[k - 2:k + 3].max())
     return out
+
+
+@defer.inlineCallbacks
+def refused(d: defer.Deferred[Any]) -> Any:
+    """Fires with the CallError of a call that must not come about (fails
+    the test when it was answered)."""
+    try:
+        call = yield d
+    except CallError as e:
+        return e
+    raise AssertionError(f"the call was answered: {call!r}")
 
 
 @defer.inlineCallbacks

@@ -129,13 +129,7 @@ args = ["room1"]
         NOTIFY 200 and BYE; 1001 stays on the same media address, hears the
         echo prompt and then its own packets; # ends it.  The first call's CDR
         says transferred, the script's its own."""
-        answered: list[Call] = []
-
-        def on_invite(call: Call) -> None:
-            answered.append(call)
-            call.answer(bob.rtp.sdp("bob")).addErrback(lambda f: None)
-
-        bob = yield self.new_phone("1002", PASSWORDS["1002"], on_invite)
+        _, answered = yield self.answering_phone("1002", PASSWORDS["1002"])
         alice = yield self.new_phone("1001", PASSWORDS["1001"])
         call = yield wait(alice.invite(f"sip:1002@{DOMAIN}", self.proxy, alice.rtp.sdp("a")))
         yield transfer_blindly(answered, "*43", DOMAIN, "1002")
@@ -157,13 +151,7 @@ args = ["room1"]
         1002's own packets come back to it after the prompt (the prompt's end
         and the digits reach the script although 1002's leg is not the one
         the call began with)."""
-        answered: list[Call] = []
-
-        def on_invite(call: Call) -> None:
-            answered.append(call)
-            call.answer(bob.rtp.sdp("bob")).addErrback(lambda f: None)
-
-        bob = yield self.new_phone("1002", PASSWORDS["1002"], on_invite)
+        bob, answered = yield self.answering_phone("1002", PASSWORDS["1002"])
         alice = yield self.new_phone("1001", PASSWORDS["1001"])
         call = yield wait(alice.invite(f"sip:1002@{DOMAIN}", self.proxy, alice.rtp.sdp("a")))
         response = yield wait(call.send_request(
