@@ -678,6 +678,14 @@ class Call:
             return self.a_endpoint, self.a_session, self.b_endpoint, self.b_session
         return self.b_endpoint, self.b_session, self.a_endpoint, self.a_session
 
+    def _set_endpoint(self, leg: Leg, endpoint: MediaEndpoint | None) -> None:
+        """Make ``endpoint`` the one of ``leg``'s side (None: the side's
+        endpoint has gone elsewhere)."""
+        if leg is self.a:
+            self.a_endpoint = endpoint
+        else:
+            self.b_endpoint = endpoint
+
     # -- session timer (RFC 4028) -------------------------------------------------------------
 
     @staticmethod
@@ -775,7 +783,7 @@ class Call:
         the script with its own endpoint, the transferor is let go, and the
         call ends here ("transferred", its CDR written).  Without a
         scriptserver the transfer fails with 501 and the transferor keeps
-        its call."""
+        its call.  True when the script took the transferee."""
         mine, session, _theirs, _ = self._sides(transferee)
         if mine is None or not isinstance(transferee, (IncomingLeg, OutgoingLeg)):
             self._notify(transferor, 500, "Server Internal Error", final=True)
@@ -788,15 +796,9 @@ class Call:
             route=route, endpoint=mine, session=session,
             answer=session.stamp(session.last) if session.last is not None else b"",
             codec=self.codec, answered=True)
-        if transferee is self.a:
-            self.a_endpoint = None
-        else:
-            self.b_endpoint = None
+        self._set_endpoint(transferee, None)
         if not self.host.hand_over(handover):
-            if transferee is self.a:
-                self.a_endpoint = mine
-            else:
-                self.b_endpoint = mine
+            self._set_endpoint(transferee, mine)
             self._music_on_hold(mine, held)  # the transferee stays held as it was
             self._notify(transferor, 501, f"Not Implemented (no scriptserver for {route.target})",
                          final=True)
@@ -1102,10 +1104,7 @@ class Call:
         """Give ``leg`` (and its endpoint) to another call, which replaces
         this one: the other leg is hung up and the call ends as replaced."""
         endpoint, session, _, _ = self._sides(leg)
-        if leg is self.a:
-            self.a_endpoint = None
-        else:
-            self.b_endpoint = None
+        self._set_endpoint(leg, None)
         other = self._other(leg)
         if leg is self.b:
             self.b = None
