@@ -93,11 +93,6 @@ class Message:
         self.headers = headers if headers is not None else Headers()
         self.body = body
 
-    def forget_views(self) -> None:
-        """Drop cached parsed views (a long-lived message that is only kept
-        for retransmission need not hold them)."""
-        self.headers.views.clear()
-
     # -- serialisation ---------------------------------------------------------
 
     def start_line(self) -> str:
@@ -326,10 +321,6 @@ class Request(Message):
     def uri(self, value: Uri) -> None:
         self._uri = value
         self.uri_text = str(value)
-
-    def forget_uri(self) -> None:
-        """Drop the parsed Request-URI (it is parsed again when asked for)."""
-        self._uri = None
 
     def uri_valid(self) -> bool:
         """True when the Request-URI parses."""

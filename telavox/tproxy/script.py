@@ -224,11 +224,11 @@ class ScriptChannel:
             return defer.fail(ChannelHungUp(self.name))
         if self.state_name == "up":
             return defer.succeed(None)
-        if self._answering is None and isinstance(self.a, IncomingLeg):
+        if self._answering is None:
+            if not isinstance(self.a, IncomingLeg):
+                return defer.succeed(None)  # an adopted party is answered already
             self._answering = []
             self.a.answer(self.a_answer)
-        if self._answering is None:
-            return defer.succeed(None)  # an adopted party is answered already
         d: defer.Deferred[None] = defer.Deferred()
         self._answering.append(d)
         return d
