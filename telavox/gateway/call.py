@@ -21,8 +21,8 @@ attempt's ``invite_timeout`` (then it is cancelled once it does); a 4xx or
 caller gets 503.  A call holds one channel of the trunk it is on (an
 inbound call its carrier's, an outbound one the trunk of its current
 attempt) until it ends or moves on; a trunk with no free channel
-(``max_calls``) is skipped.  After the answer everything passes across: BYE, and
-in-dialog requests (re-INVITE, UPDATE, INFO...) with their answers.
+(``max_calls``) is skipped.  After the answer everything passes across:
+BYE, and in-dialog requests (re-INVITE, UPDATE, INFO...) with their answers.
 """
 
 from __future__ import annotations
@@ -138,9 +138,10 @@ class GatewayCall:
         self._timer: Any = None
         self._ended = False
         self._trunk = trunk
-        self._full: set[str] = set()
         """The trunk whose channel this call holds (an inbound call's, or the
         current outbound attempt's); empty for none."""
+        self._full: set[str] = set()
+        """Trunks found without a free channel (their other addresses skipped)."""
 
     def __repr__(self) -> str:
         return f"<GatewayCall {self.direction} {self.caller} → {self.callee} {self.state}>"

@@ -40,7 +40,7 @@ from zope.interface import implementer
 from telavox.b2bua.endpoint import EndpointLegHost, LegHandlers, LegTable, SafeCall
 from telavox.b2bua.leg import IncomingLeg, Leg
 from telavox.base import BaseApplication, Platform
-from telavox.config.model import GatewayConfig, UserConfig
+from telavox.config.model import GatewayConfig, UserConfig, trunk_transport
 from telavox.gateway.call import ALLOW, Attempt, GatewayCall
 from telavox.gateway.registration import RegistrationState, TrunkRegistration
 from telavox.gateway.resolver import Resolver, Target, make_dns_resolver, plan_lookup
@@ -276,10 +276,10 @@ class GatewayService(LegHandlers, BaseApplication):
         dest = self._destination(trunk.targets[0])
         target = SipUri(host=trunk.uri.host, port=trunk.uri.port)
         via = self.outside.via_for(dest)
-        request = new_request("OPTIONS", target, from_=NameAddr(uri=SipUri(
-            user="keepalive", host=self._outside_host(dest.transport))), to=NameAddr(uri=target),
-            via=via,
-            user_agent=self.user_agent, extra=(("Accept", "application/sdp"),))
+        keepalive = NameAddr(uri=SipUri(user="keepalive", host=self._outside_host(dest.transport)))
+        request = new_request("OPTIONS", target, from_=keepalive, to=NameAddr(uri=target),
+                              via=via, user_agent=self.user_agent,
+                              extra=(("Accept", "application/sdp"),))
 
         def on_event(event: Action) -> None:
             response = client_response(request, event)
@@ -304,9 +304,9 @@ class GatewayService(LegHandlers, BaseApplication):
                                              reason=trunk.reason))
 
     def _carrier_side(self, transport: str) -> ListenAddress:
-        """The carrier-side address of ``transport`` (the first one when the
-        gateway has none of that transport: sending then fails as a
-        transport error, and the attempt fails over)."""
+        """The carrier-side address of ``transport`` (the first one for ""
+        or when the gateway has none of that transport: sending then fails
+        as a transport error, and the attempt fails over)."""
         return next((a for a in self.carrier_listens if a.transport == transport),
                     self.carrier_listens[0])
 
@@ -314,8 +314,7 @@ class GatewayService(LegHandlers, BaseApplication):
         return self._carrier_side(transport).via_host
 
     def _outside_contact(self, user: str | None = None, transport: str = "") -> SipUri:
-        side = self._carrier_side(transport or self.carrier_listens[0].transport)
-        return self.outside.contact_uri(side.transport, user=user)
+        return self.outside.contact_uri(self._carrier_side(transport).transport, user=user)
 
     @staticmethod
     def _trunk_transport(trunk: Trunk) -> str:
@@ -323,7 +322,7 @@ class GatewayService(LegHandlers, BaseApplication):
         what its address names, else UDP."""
         if trunk.targets:
             return trunk.targets[0].transport
-        return trunk.uri.transport or ("tls" if trunk.uri.secure else "udp")
+        return trunk_transport(trunk.config) or "udp"
 
     # -- GatewayCallHost --------------------------------------------------------------------
 
