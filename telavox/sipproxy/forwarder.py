@@ -105,7 +105,6 @@ class ProxyCall:
         self.txn = event.txn
         self.request: Request | None = event.request  # None once the call is over
         self.is_invite = event.request.method == "INVITE"
-        self.call_id = event.request.headers.get("Call-ID") or "-"
         self.timer_c = timer_c
         self.branches: list[Branch] = []
         self.answered = False  # a final response went upstream
@@ -274,17 +273,18 @@ class ProxyCall:
 
     def _timer_c(self, branch: Branch) -> None:
         branch.timer_c_at = None
-        if branch.done:
+        request = branch.request
+        if branch.done or request is None:  # a branch not done keeps its request
             return
         self.log.info("Timer C fired on branch {index} of {call_id}", index=branch.index,
-                      call_id=self.call_id)
+                      call_id=request.headers.get("Call-ID", "-"))
         if branch.provisional:
             self._send_cancel(branch)
-        elif branch.request is not None:
+        else:
             # closed as 408 while its transaction lives on: should it ring
             # after all, it is cancelled then (§16.8)
             branch.cancel_pending = True
-            self._final(branch, make_response(branch.request, 408, "Request Timeout"))
+            self._final(branch, make_response(request, 408, "Request Timeout"))
 
 
 def _ignore(event: Action) -> None:
