@@ -253,7 +253,8 @@ class StreamConnections:
 
     def _index(self, proto: SipStreamProtocol, key: Address) -> None:
         self.by_address[key] = proto
-        proto.addresses.append(key)
+        if key not in proto.addresses:  # the address dialled is usually the peer's
+            proto.addresses.append(key)
 
     def remove(self, proto: SipStreamProtocol) -> None:
         """Forget a closed connection (under every address it was known by)."""
