@@ -149,15 +149,19 @@ class Via:
         return param_value(self.params, "received")
 
     @property
-    def rport(self) -> int | bool | None:
-        """RFC 3581 rport: an int when filled in, True when requested (flag),
-        None when absent."""
+    def has_rport(self) -> bool:
+        """Whether the RFC 3581 rport parameter is present (as a flag asking
+        for it, or filled in)."""
+        return param_value(self.params, "rport") is not None
+
+    @property
+    def rport(self) -> int | None:
+        """The port an RFC 3581 rport parameter was filled in with; None when
+        it is absent, a bare flag, or unreadable."""
         v = param_value(self.params, "rport")
-        if v is None:
-            return None
-        if v == "":
-            return True
-        return int(v) if v.isdigit() and v.isascii() and len(v) <= 5 else True
+        if v and v.isdigit() and v.isascii() and len(v) <= 5:
+            return int(v)
+        return None
 
     @property
     def maddr(self) -> str | None:

@@ -242,9 +242,7 @@ class SipProxyService(BaseApplication):
             return
         transport = via.transport.lower()
         host = via.received or via.sent_by[0]
-        rport = via.rport
-        port = rport if isinstance(rport, int) and not isinstance(rport, bool) else (
-            via.port or DEFAULT_PORTS.get(transport, 5060))
+        port = via.rport or via.port or DEFAULT_PORTS.get(transport, 5060)
         flow = self._flows().get((transport, host, port))
         endpoint.send_stateless(copy, Destination(transport, host, port, flow=flow))
 

@@ -207,7 +207,7 @@ class TransactionLayer:
             return via
         host = source.host
         port: int | None = None
-        if via.rport is True:
+        if via.has_rport and via.rport is None:
             port = source.port
             params = set_param(set_param(via.params, "rport", str(port)), "received", host)
         elif via.sent_by[0] != host.lower():

@@ -51,8 +51,7 @@ def response_destination(via: Via, source: Source) -> Destination:
     if maddr:
         return Destination(transport, maddr, via.port or DEFAULT_PORTS.get(transport, 5060),
                            listener=source.listener)
-    rport = via.rport
-    if rport is not None:
+    if via.has_rport:
         return Destination(transport, source.host, source.port, listener=source.listener)
     host = via.received or source.host
     return Destination(transport, host, via.port or DEFAULT_PORTS.get(transport, 5060),

@@ -283,12 +283,16 @@ def test_typed_views_follow_changes_of_their_field() -> None:
 
 
 def test_via_rport_values() -> None:
-    """rport: None when absent, True as a flag (or unreadable), the port when filled in."""
-    assert Via.parse("SIP/2.0/UDP h;branch=z9hG4bK1").rport is None
-    assert Via.parse("SIP/2.0/UDP h;rport").rport is True
-    assert Via.parse("SIP/2.0/UDP h;rport=5062").rport == 5062
-    assert Via.parse("SIP/2.0/UDP h;rport=²").rport is True
-    assert Via.parse("SIP/2.0/UDP h;rport=123456").rport is True
+    """rport: the port when filled in, else None; has_rport whenever present."""
+    absent = Via.parse("SIP/2.0/UDP h;branch=z9hG4bK1")
+    assert absent.rport is None and absent.has_rport is False
+    flag = Via.parse("SIP/2.0/UDP h;rport")
+    assert flag.rport is None and flag.has_rport is True
+    filled = Via.parse("SIP/2.0/UDP h;rport=5062")
+    assert filled.rport == 5062 and filled.has_rport is True
+    for unreadable in ("²", "123456"):
+        via = Via.parse(f"SIP/2.0/UDP h;rport={unreadable}")
+        assert via.rport is None and via.has_rport is True
 
 
 @pytest.mark.parametrize("value", ["-1", "abc", "4294967296", "12345678901", "١٢"])
