@@ -16,11 +16,17 @@ from contextlib import suppress
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def process_cpu(pid: int) -> float:
-    """utime+stime of process ``pid`` in seconds (from /proc/<pid>/stat)."""
+def process_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of process ``pid`` in seconds (from /proc/<pid>/stat):
+    its own code and the kernel's work for it (system calls, loopback)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+
+
+def process_cpu(pid: int) -> float:
+    """utime+stime of process ``pid`` in seconds (from /proc/<pid>/stat)."""
+    return sum(process_times(pid))
 
 
 def cpu_loop(fn: Callable[[], object], n: int) -> float:

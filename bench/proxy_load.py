@@ -40,11 +40,11 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.measure import descendants, process_cpu, stop_process
+from bench.measure import descendants, process_times, stop_process
 from tests.helpers.process import PlatformProcess, free_port, udp_exchange
 
 HERE = Path(__file__).resolve().parent
@@ -174,6 +174,9 @@ class StepResult:
     achieved_rate: float
     cpu_seconds: float
     output: str = ""
+    system_seconds: float = 0.0
+    """The part of ``cpu_seconds`` spent in the kernel (system calls, the
+    loopback's delivery of what was sent)."""
 
     @property
     def passed(self) -> bool:
@@ -190,7 +193,13 @@ class StepResult:
         """One line for logs and errors."""
         return (f"{self.kind} {self.rate}/s × {self.seconds} s: {self.successful} of "
                 f"{self.attempted} ok, {self.failed} failed, {self.achieved_rate:.0f}/s placed, "
-                f"{self.cpu_per_operation * 1e6:.0f} µs CPU each")
+                f"{self.cpu_per_operation * 1e6:.0f} µs CPU each"
+                f"{self._system_share()}")
+
+    def _system_share(self) -> str:
+        if not self.successful:
+            return ""
+        return f" ({self.system_seconds / self.successful * 1e6:.0f} µs in the kernel)"
 
 
 def _uac_command(kind: str, target_port: int, rate: int, total: int, inf: Path,
@@ -230,10 +239,10 @@ def run_sipp_step(kind: str, target_port: int, rate: int, seconds: int, inf: Pat
         command = _uac_command(kind, target_port, rate, total, inf, stat_file, callee=callee)
         command[1:1] = ["-timeout", f"{int(budget)}s"]
         watched = list(pids())
-        before = sum(_cpu(p) for p in watched)
+        before = _times(watched)
         result = subprocess.run(["timeout", "-k", "5", str(int(budget) + 5), *command],
                                 capture_output=True, cwd=folder, text=True, errors="replace")
-        after = sum(_cpu(p) for p in watched)
+        after = _times(watched)
         try:
             stats = Path(stat_file).read_text(errors="replace")
         except FileNotFoundError:
@@ -245,8 +254,8 @@ def run_sipp_step(kind: str, target_port: int, rate: int, seconds: int, inf: Pat
     return StepResult(kind=kind, rate=rate, seconds=seconds, attempted=total,
                       successful=_final_count(output, "Successful call"),
                       failed=_final_count(output, "Failed call"),
-                      achieved_rate=achieved, cpu_seconds=after - before,
-                      output=_screens(output))
+                      achieved_rate=achieved, cpu_seconds=sum(after) - sum(before),
+                      system_seconds=after[1] - before[1], output=_screens(output))
 
 
 def _screens(output: str) -> str:
@@ -258,11 +267,17 @@ def _screens(output: str) -> str:
     return (screen + "\n...\n" + output[-1500:])[-4000:]
 
 
-def _cpu(pid: int) -> float:
-    try:
-        return process_cpu(pid)
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
+def _times(pids: Sequence[int]) -> tuple[float, float]:
+    """Summed (user, system) CPU seconds of ``pids``; a process gone counts 0."""
+    user = system = 0.0
+    for pid in pids:
+        try:
+            u, s = process_times(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        user += u
+        system += s
+    return user, system
 
 
 @contextmanager
@@ -512,6 +527,18 @@ def run_against_telavox(config_text: str, users_csv_path: Path, *, register_rate
     Rows are as :func:`measure` returns them, named "telavox".
     """
     budget = _budget(seconds, runs, register_steps, call_steps)
+    with telavox(config_text, budget, ready) as target:
+        return measure(target, "telavox", users_csv_path,
+                       register_rate=register_rate, call_rate=call_rate, seconds=seconds,
+                       runs=runs, register_steps=register_steps, call_steps=call_steps)
+
+
+@contextmanager
+def telavox(config_text: str, budget: float,
+            ready: str = "telavox started") -> Iterator[Target]:
+    """``twistd -n telavox`` on ``config_text`` (as :func:`run_against_telavox`
+    describes it) with its pool member, the SIPp UAS, running for at most
+    ``budget`` seconds; yields the Target whose CPU counts (the one process)."""
     with tempfile.TemporaryDirectory(prefix="telavox-bench-") as folder, \
             sipp_uas(budget + 60) as pool:
         port = free_port()
@@ -522,9 +549,7 @@ def run_against_telavox(config_text: str, users_csv_path: Path, *, register_rate
         try:
             assert process.proc is not None
             pid = process.proc.pid
-            return measure(Target(port, lambda: [pid]), "telavox", users_csv_path,
-                           register_rate=register_rate, call_rate=call_rate, seconds=seconds,
-                           runs=runs, register_steps=register_steps, call_steps=call_steps)
+            yield Target(port, lambda: [pid])
         finally:
             process.stop()
 
@@ -574,6 +599,53 @@ def smoke(register_rate: int = 200, call_rate: int = 50, seconds: int = 5,
     return run_against_kamailio(register_rate, call_rate, seconds, runs)
 
 
+def fixed_steps(kind: str, rates: Sequence[int], seconds: int, *,
+                reference: bool = False) -> Iterator[StepResult]:
+    """One step per rate in ``rates`` against one platform process (or, with
+    ``reference``, Kamailio), a few registrations first so the users'
+    credentials are warm: for looking at one rate closely, where
+    :func:`run` gives the medians and searches of ``make bench``."""
+    if seconds > MAX_STEP_SECONDS:
+        raise ValueError(f"a step lasts at most {MAX_STEP_SECONDS} s")
+    budget = 60 + len(rates) * (seconds + RECV_TIMEOUT + 15)
+    with tempfile.TemporaryDirectory(prefix="telavox-bench-") as folder:
+        inf = write_users_csv(Path(folder) / "users.csv")
+        with ExitStack() as stack:
+            if reference:
+                pool = stack.enter_context(sipp_uas(budget + 30))
+                target = stack.enter_context(kamailio(pool, budget + 20))
+            else:
+                target = stack.enter_context(telavox(telavox_config_text(), budget))
+            step(target, REGISTER, 200, 2, inf)
+            for rate in rates:
+                yield step(target, kind, rate, seconds, inf)
+                time.sleep(2.0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.proxy_load``: fixed-rate steps, one line each."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="CPU per authenticated call or "
+                                     "registration at fixed rates (one process, "
+                                     "steps in a row)")
+    parser.add_argument("--kind", choices=KINDS, default=CALL)
+    parser.add_argument("--rates", default="800,800,800",
+                        help="comma-separated operations per second, one step each")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each step")
+    parser.add_argument("--kamailio", action="store_true",
+                        help="measure the Kamailio reference instead")
+    args = parser.parse_args(argv)
+    rates = [int(r) for r in args.rates.split(",") if r]
+    costs = []
+    for result in fixed_steps(args.kind, rates, args.seconds, reference=args.kamailio):
+        print(("pass " if result.passed else "FAIL ") + result.summary(), flush=True)
+        if result.passed:
+            costs.append(result.cpu_per_operation)
+    if costs:
+        print(f"median of the passing steps: {statistics.median(costs) * 1e6:.0f} µs CPU")
+    return 0 if len(costs) == len(rates) else 1
+
+
 if __name__ == "__main__":
-    for what, figure, detail in smoke():
-        print(f"{what}: {figure} ({detail})")
+    raise SystemExit(main())
