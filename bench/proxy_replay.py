@@ -7,11 +7,15 @@ Not part of ``make bench``: a tool for working on the proxy's CPU figure.
 The live figure (bench/proxy_load.py) adds the sockets, the reactor and the
 kernel's loopback to what is measured here.
 
-    .venv/bin/python -m bench.proxy_replay [--calls N] [--rate R] [--profile FILE]
+    .venv/bin/python -m bench.proxy_replay [--calls N] [--rate R] [--in-flight K]
+                                           [--profile FILE]
 
 Each call is INVITE, 407, ACK, INVITE with credentials, 100/180/200 from the
 pool member, ACK, BYE and its 200, built as SIPp's uac_auth_call.xml and
-uas_call.xml would; every message the proxy sends is checked.  Prints the
+uas_call.xml would; every message the proxy sends is checked.  As under the
+benchmark's load, K other calls (the rate, for its 1 s calls) start between
+a call's ACK and its BYE, so each call's state has gone cold by then; with
+``--in-flight 0`` each call runs whole before the next.  Prints the
 time the proxy spent per call (wall clock of its handling, on one otherwise
 idle thread) in each round of N calls, per message kind and in the timers,
 and the collector's runs per generation with their time.
@@ -27,11 +31,12 @@ import re
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.proxy_load import DOMAIN, telavox_config, telavox_config_text
+from bench.proxy_load import CALL_SECONDS, DOMAIN, telavox_config, telavox_config_text
 from telavox import tap
 from telavox.sip.digest import answer_challenge, parse_challenge
 
@@ -119,6 +124,13 @@ class Replay:
 
     def call(self, n: int) -> None:
         """One authenticated call, checked at each step."""
+        self.hang_up(self.set_up(n))
+
+    def set_up(self, n: int) -> Callable[[], None]:
+        """The first part of call ``n``: INVITE, 407, ACK, INVITE with
+        credentials, 100/180/200 from the pool member and the ACK, checked at
+        each step.  Returns the rest of the call (BYE and its 200) to run
+        later, when other calls have happened in between."""
         user = 2000 + n % 1000
         call_id, tag = f"{n}-4242@127.0.0.1", f"4242SIPpTag00{n}"
         from_ = f"From: <sip:{user}@{DOMAIN}>;tag={tag}"
@@ -179,7 +191,11 @@ class Replay:
 
         self.deliver(in_dialog("ACK", 2, f"z9hG4bK-4242-{n}-5"), UAC)
         assert self.take(POOL[0])[0].startswith(b"ACK")
-        self.deliver(in_dialog("BYE", 3, f"z9hG4bK-4242-{n}-6"), UAC)
+        self.tick()
+        return lambda: self._bye(in_dialog("BYE", 3, f"z9hG4bK-4242-{n}-6"))
+
+    def _bye(self, request: bytes) -> None:
+        self.deliver(request, UAC)
         bye = self.take(POOL[0])[0].decode().split("\r\n\r\n")[0]
         assert bye.startswith("BYE"), bye
         echoed = "\r\n".join(_lines(bye, "Via") + _lines(bye, "From") + _lines(bye, "To")
@@ -187,7 +203,11 @@ class Replay:
         self.deliver(f"SIP/2.0 200 OK\r\n{echoed}\r\nContent-Length: 0\r\n\r\n".encode(), POOL)
         last = self.take(UAC[0])
         assert len(last) == 1 and last[0].startswith(b"SIP/2.0 200"), last
-        self.tick()
+
+    @staticmethod
+    def hang_up(rest: Callable[[], None]) -> None:
+        """End a call :meth:`set_up` started."""
+        rest()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,9 +215,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=4000, help="calls per round (8 rounds)")
     parser.add_argument("--rate", type=float, default=800.0,
                         help="calls per fake second (how long ended transactions are held)")
+    parser.add_argument("--in-flight", type=int, default=None,
+                        help="calls between a call's set-up and its BYE (default: the "
+                        "rate, as with the benchmark's 1 s calls; 0: each call whole "
+                        "before the next)")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the rounds here")
     args = parser.parse_args(argv)
     replay = Replay(args.rate)
+    in_flight = int(args.rate * CALL_SECONDS) if args.in_flight is None else args.in_flight
+    pending: deque[Callable[[], None]] = deque()
+
+    def one(n: int) -> None:
+        pending.append(replay.set_up(n))
+        if len(pending) > in_flight:
+            replay.hang_up(pending.popleft())
     generations = {0: [0, 0.0], 1: [0, 0.0], 2: [0, 0.0]}
     started = [0.0]
 
@@ -209,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
             entry[0] += 1
             entry[1] += time.perf_counter() - started[0]
 
-    for n in range(50):  # warm-up
-        replay.call(n)
+    warm = 50 + in_flight
+    for n in range(warm):  # warm-up, and as many calls in progress as under load
+        one(n)
     replay.kinds.clear()
     replay.elapsed = 0.0
     gc.callbacks.append(collector)
@@ -220,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     rounds = []
     for r in range(8):
         before = replay.elapsed
-        for n in range(50 + r * args.calls, 50 + (r + 1) * args.calls):
-            replay.call(n)
+        for n in range(warm + r * args.calls, warm + (r + 1) * args.calls):
+            one(n)
         rounds.append((replay.elapsed - before) / args.calls * 1e6)
     if profile is not None:
         profile.disable()
@@ -238,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     layer = replay.endpoint.layer
     print(f"held at the end: {layer.client_count} client and {layer.server_count} server "
           f"transactions, {len(gc.get_objects())} objects tracked")
-    print(f"replay: {calls} calls, {replay.elapsed / calls * 1e6:.1f} µs per call")
+    print(f"replay: {calls} calls, {in_flight} in progress, "
+          f"{replay.elapsed / calls * 1e6:.1f} µs per call")
     return 0
 
 
