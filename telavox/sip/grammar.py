@@ -36,26 +36,36 @@ class GrammarError(ValueError):
 _T = TypeVar("_T")
 
 
-def memoized(parse: Callable[[str], _T], limit: int = 4096, longest: int = 256
+def memoized(parse: Callable[[str], _T], limit: int = 8192, longest: int = 256
              ) -> Callable[[str], _T]:
     """``parse`` (a pure parser giving frozen values) with its results kept
     by text, so the fields that repeat in every message of a call (From, To,
     the URIs, our own Via in responses) are parsed once.
 
-    Bounded: texts longer than ``longest`` are not kept, and the table is
-    emptied when it reaches ``limit`` entries.  Errors are not kept (the
+    Bounded: texts longer than ``longest`` are not kept, and at most
+    2 × ``limit`` are: new texts go to a young table which, once it holds
+    ``limit``, becomes the old one (the previous old one is dropped); a text
+    found in the old table moves back to the young.  So what came back
+    within the last ``limit`` new texts (a call's BYE a few seconds after
+    its INVITE, under load) is still there.  Errors are not kept (the
     parser raises again).
     """
-    table: dict[str, _T] = {}
+    young: dict[str, _T] = {}
+    old: dict[str, _T] = {}
 
     def cached(text: str) -> _T:
-        value = table.get(text)
+        nonlocal young, old
+        value = young.get(text)
+        if value is not None:
+            return value
+        value = old.get(text)
         if value is None:
             value = parse(text)
-            if len(text) <= longest:
-                if len(table) >= limit:
-                    table.clear()
-                table[text] = value
+            if len(text) > longest:
+                return value
+        if len(young) >= limit:
+            old, young = young, {}
+        young[text] = value
         return value
 
     cached.__doc__ = parse.__doc__
