@@ -252,6 +252,12 @@ class SipProxyConfig:
     timer_c: float = doc("Seconds a forwarded INVITE may ring without a final "
                          "answer before the proxy cancels it (RFC 3261 Timer C).",
                          default=180.0, validator=_in_range(10, 3600))
+    overload_cpu: float = doc(
+        "Share of one CPU core the platform process may use for 1.5 s running before "
+        "the proxy turns a share of new requests from phones away with 503 and "
+        "Retry-After, so that calls in progress keep going; requests carrying "
+        "credentials, in-dialog requests and OPTIONS to the platform always go "
+        "through.  0 turns it off.", default=0.9, validator=_in_range(0, 1))
 
 
 CLASSES_OF_SERVICE = ("internal", "national", "international", "premium")

@@ -7,7 +7,9 @@ Owns :class:`SipProxyService` and the dispatch of every request (RFC 3261
   matched to the INVITE it cancels (§16.10), OPTIONS to the platform itself
   answered 200 without a challenge (keep-alives);
 - from phones (any source that is not a pool member or gateway): a per-source
-  rate limit (503 with Retry-After, or silence far over the limit), digest
+  rate limit (503 with Retry-After, or silence far over the limit), overload
+  control while the process is out of CPU (a share of new requests without
+  credentials refused with 503 and Retry-After, :mod:`.overload`), digest
   authentication (401 for REGISTER, 407 for the rest, with brute-force
   blocking); REGISTER goes to the registrar; other requests go to the SIP
   server tlb names for the caller, with the caller's identity asserted in
@@ -23,6 +25,7 @@ Owns :class:`SipProxyService` and the dispatch of every request (RFC 3261
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,6 +61,7 @@ from telavox.sip.uri import SipUri, UriError, format_host
 from telavox.sipproxy.auth import Authenticator, Outcome
 from telavox.sipproxy.forwarder import Branch, ProxyCall, Target
 from telavox.sipproxy.guard import AuthGuard, RateLimiter
+from telavox.sipproxy.overload import OverloadControl
 from telavox.sipproxy.routing import (
     alias_contact,
     alias_destination,
@@ -78,6 +82,13 @@ SUPPORTED = "path, outbound, gruu, replaces, timer, 100rel"
 SERVER_EVENTS = frozenset({"message-summary", "refer"})
 
 Extra = tuple[tuple[str, str], ...]
+
+LOAD_INTERVAL = 0.5
+"""Seconds between two samples of the process's CPU time (overload control)."""
+OVERLOAD_RETRY_AFTER = 2
+OVERLOAD_RETRY_SPREAD = 8
+"""Retry-After of a request turned away by overload control: 2 to 9 seconds."""
+_ALWAYS_ADMITTED = frozenset({"ACK", "CANCEL", "OPTIONS"})
 
 
 @implementer(ISipHandler)
@@ -104,8 +115,10 @@ class SipProxyService(BaseApplication):
                                   algorithms=tuple(section.auth_algorithms),
                                   nonce_lifetime=section.nonce_lifetime,
                                   is_ours=self.is_ours)
+        self.overload = OverloadControl(section.overload_cpu)
         self.calls: dict[ServerTransaction, ProxyCall] = {}
         self._sweep: LoopingCall | None = None
+        self._load: LoopingCall | None = None
         self.counters = {"options_answered": 0, "forwarded": 0, "rate_limited": 0,
                          "dropped": 0, "refused": 0}
 
@@ -116,13 +129,30 @@ class SipProxyService(BaseApplication):
         self._sweep = LoopingCall(self._expire_timers)
         self._sweep.clock = self.platform.reactor
         self._sweep.start(1.0, now=False)
+        self._load = LoopingCall(self._sample_load)
+        self._load.clock = self.platform.reactor
+        self._load.start(LOAD_INTERVAL, now=True)
         super().startService()
 
     def stopService(self) -> Any:
         super().stopService()
-        if self._sweep is not None and self._sweep.running:
-            self._sweep.stop()
+        for loop in (self._sweep, self._load):
+            if loop is not None and loop.running:
+                loop.stop()
         return self.endpoint.stop()
+
+    def _sample_load(self) -> None:
+        control = self.overload
+        control.limit = self.section.overload_cpu
+        if control.sample(self.now(), time.process_time()):
+            if control.shedding:
+                self.log.warn("Overloaded ({cpu:.0%} of a core for {seconds:.1f} s): "
+                              "turning a share of new requests away with 503",
+                              cpu=control.utilization, seconds=control.hold * LOAD_INTERVAL)
+            else:
+                self.log.info("Load back under {limit:.0%} of a core: taking every new "
+                              "request again ({refused} turned away so far)",
+                              limit=control.limit, refused=control.refused)
 
     def _expire_timers(self) -> None:
         now = self.now()
@@ -139,6 +169,9 @@ class SipProxyService(BaseApplication):
         out.update(self.counters)
         out.update(self.auth.counters)
         out["proxied_in_progress"] = len(self.calls)
+        out["overload_share"] = self.overload.share
+        out["overload_refused"] = self.overload.refused
+        out["cpu_utilization"] = self.overload.utilization
         return out
 
     def now(self) -> float:
@@ -200,7 +233,7 @@ class SipProxyService(BaseApplication):
     def handle_request(self, endpoint: SipEndpoint, event: RequestIn) -> None:
         request, source = event.request, event.source
         peer = self.peer_of(source)
-        if peer is None and not self._within_rate(event):
+        if peer is None and not (self._within_rate(event) and self._admitted(event)):
             return
         refusal = validate(request)
         if refusal is not None:
@@ -260,6 +293,29 @@ class SipProxyService(BaseApplication):
             self.endpoint.reply(event, 503, "Service Unavailable (rate limit)",
                                 to_tag=new_tag(),
                                 extra=(("Retry-After", str(decision.retry_after)),))
+        return False
+
+    def _admitted(self, event: RequestIn) -> bool:
+        """Overload control at the door: while shedding, a share of the new
+        requests that carry no credentials gets 503 (stateless).  Whatever
+        continues work already taken in goes through: in-dialog requests,
+        ACK, CANCEL, the second request of a challenge, OPTIONS."""
+        control = self.overload
+        if not control.shedding:
+            return True
+        request = event.request
+        if request.to_tag is not None or request.method in _ALWAYS_ADMITTED:
+            return True
+        headers = request.headers
+        if headers.get("Proxy-Authorization") is not None or \
+                headers.get("Authorization") is not None:
+            return True
+        if control.admit():
+            return True
+        # spread the retries of the phones turned away over a few seconds
+        retry_after = str(OVERLOAD_RETRY_AFTER + control.refused % OVERLOAD_RETRY_SPREAD)
+        self.endpoint.reply(event, 503, "Service Unavailable (overload)", to_tag=new_tag(),
+                            extra=(("Retry-After", retry_after),), stateless=True)
         return False
 
     def _cancel(self, event: RequestIn) -> None:
