@@ -96,7 +96,10 @@ class SipProxyService(BaseApplication):
     """The proxy's SIP endpoint and its routing."""
 
     log = Logger(namespace="telavox.sipproxy")
-    restart_keys = ("listen",)
+    # read once, at start, by the endpoint, the authenticator and the guards;
+    # the other keys are read where they are used, so they change live
+    restart_keys = ("listen", "auth_algorithms", "nonce_lifetime", "max_failures",
+                    "max_failed_users", "block_time", "rate_limit", "rate_burst")
 
     def __init__(self, platform: Platform, section: Any) -> None:
         super().__init__("sipproxy", platform, section)

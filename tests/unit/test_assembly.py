@@ -83,6 +83,22 @@ def test_reconfigure_restart_key_is_refused(tmp_path: Path) -> None:
     assert proxy.section is old
 
 
+@pytest.mark.parametrize("change", [{"rate_limit": 5.0}, {"max_failures": 2},
+                                    {"auth_algorithms": ("SHA-256", "MD5")}])
+def test_reconfigure_of_what_the_proxy_reads_at_start_is_refused(
+        tmp_path: Path, change: dict[str, object]) -> None:
+    """Keys the proxy reads once at start (its guards, its authenticator)
+    say so instead of being taken and ignored."""
+    root = _platform(tmp_path)
+    proxy = root.getServiceNamed("sipproxy")  # type: ignore[attr-defined]
+    old = proxy.section
+    failures: list[object] = []
+    proxy.reconfigure(attrs.evolve(old, **change)).addErrback(failures.append)
+    (failure,) = failures
+    assert failure.value.restart_keys == tuple(change)  # type: ignore[attr-defined]
+    assert proxy.section is old
+
+
 @pytest.mark.parametrize("spec", COMPONENTS, ids=[s.name for s in COMPONENTS])
 def test_factories_import(spec: object) -> None:
     """Every factory named in the table can be imported."""
