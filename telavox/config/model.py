@@ -253,7 +253,7 @@ class SipProxyConfig:
                          "answer before the proxy cancels it (RFC 3261 Timer C).",
                          default=180.0, validator=_in_range(10, 3600))
     overload_cpu: float = doc(
-        "Share of one CPU core the platform process may use for 1.5 s running before "
+        "Share of one CPU core the platform's reactor thread may use for 1.5 s running before "
         "the proxy turns a share of new requests from phones away with 503 and "
         "Retry-After, so that calls in progress keep going; requests carrying "
         "credentials, in-dialog requests and OPTIONS to the platform always go "

@@ -10,9 +10,10 @@ share of *new* requests at once with ``503 Service Unavailable`` and a
 ``Retry-After`` costs a fraction of carrying them, tells the phone at once,
 and keeps the admitted calls whole.
 
-:class:`OverloadControl` is sans-IO.  It is fed the process's CPU time at
-regular intervals (:meth:`~OverloadControl.sample`) and answers
-:meth:`~OverloadControl.admit` for each new request.  While the process has
+:class:`OverloadControl` is sans-IO.  It is fed the CPU time of the thread
+that does the work (the reactor's) at regular intervals
+(:meth:`~OverloadControl.sample`) and answers :meth:`~OverloadControl.admit`
+for each new request.  While that thread has
 used at least ``limit`` of one core for ``hold`` consecutive samples, the
 share of new requests admitted is multiplied by ``decrease`` at each sample
 (down to ``floor``); once it is below the limit, the share grows by
@@ -75,10 +76,13 @@ class OverloadControl:
         log line).
         """
         last, self._last = self._last, (now, cpu)
-        if last is None or not self.enabled or now <= last[0]:
+        was = self.shedding
+        if not self.enabled:  # turned off, perhaps while shedding
+            self.share, self._high, self._credit = 1.0, 0, 0.0
+            return was
+        if last is None or now <= last[0]:
             return False
         self.utilization = max(0.0, cpu - last[1]) / (now - last[0])
-        was = self.shedding
         if self.utilization >= self.limit:
             self._high += 1
             if self._high >= self.hold:
@@ -92,7 +96,7 @@ class OverloadControl:
 
     def admit(self) -> bool:
         """Whether to take one new request (counted in :attr:`refused` if not)."""
-        if self.share >= 1.0:
+        if self.share >= 1.0 or not self.enabled:
             return True
         self._credit += self.share
         if self._credit >= 1.0 - _EPSILON:

@@ -88,7 +88,7 @@ LOAD_INTERVAL = 0.5
 OVERLOAD_RETRY_AFTER = 2
 OVERLOAD_RETRY_SPREAD = 8
 """Retry-After of a request turned away by overload control: 2 to 9 seconds."""
-_ALWAYS_ADMITTED = frozenset({"ACK", "CANCEL", "OPTIONS"})
+_ALWAYS_ADMITTED = frozenset({"CANCEL", "OPTIONS"})
 
 
 @implementer(ISipHandler)
@@ -147,7 +147,9 @@ class SipProxyService(BaseApplication):
     def _sample_load(self) -> None:
         control = self.overload
         control.limit = self.section.overload_cpu
-        if control.sample(self.now(), time.process_time()):
+        # the reactor's thread and a clock that never steps: the store's
+        # worker thread does not count, and a clock set back reads as no load
+        if control.sample(time.monotonic(), time.thread_time()):
             if control.shedding:
                 self.log.warn("Overloaded ({cpu:.0%} of a core for {seconds:.1f} s): "
                               "turning a share of new requests away with 503",
@@ -307,8 +309,13 @@ class SipProxyService(BaseApplication):
         if not control.shedding:
             return True
         request = event.request
-        if request.to_tag is not None or request.method in _ALWAYS_ADMITTED:
+        if request.method in _ALWAYS_ADMITTED:
             return True
+        try:
+            if request.to_tag is not None:
+                return True
+        except HeaderError:
+            return True  # answered 400 by the checks that follow
         headers = request.headers
         if headers.get("Proxy-Authorization") is not None or \
                 headers.get("Authorization") is not None:

@@ -82,6 +82,18 @@ def test_a_limit_of_zero_turns_the_control_off() -> None:
     assert control.share == 1.0 and admitted(control, 10) == 10
 
 
+def test_turning_the_control_off_while_shedding_ends_the_shedding() -> None:
+    control = OverloadControl(0.9, hold=1)
+    feed(control, [1.0, 1.0])
+    assert control.shedding
+    control.limit = 0.0
+    assert feed(control, [1.0]) == [True]
+    assert not control.shedding and admitted(control, 10) == 10
+    control.limit = 0.9  # and on again: it starts from a clean slate
+    feed(control, [1.0])
+    assert control.share == 0.75
+
+
 def test_a_clock_that_stands_still_or_goes_back_changes_nothing() -> None:
     control = OverloadControl(0.5, hold=1)
     control.sample(5.0, 1.0)
