@@ -255,9 +255,9 @@ class SipProxyConfig:
     overload_cpu: float = doc(
         "Share of one CPU core the platform's reactor thread may use for 1.5 s running before "
         "the proxy turns a share of new requests from phones away with 503 and "
-        "Retry-After, so that calls in progress keep going; requests carrying "
-        "credentials, in-dialog requests and OPTIONS to the platform always go "
-        "through.  0 turns it off.", default=0.9, validator=_in_range(0, 1))
+        "Retry-After, so that calls in progress keep going; answers to a recent "
+        "challenge, in-dialog requests and OPTIONS always go through.  0 turns it "
+        "off.", default=0.9, validator=_in_range(0, 1))
 
 
 CLASSES_OF_SERVICE = ("internal", "national", "international", "premium")

@@ -370,6 +370,14 @@ class DigestServer:
         issued: int = struct.unpack(">q", payload[:8])[0]
         return issued
 
+    def nonce_age(self, nonce: str, now: float) -> float | None:
+        """Seconds since this server issued ``nonce`` (None when it is not
+        one of ours).  Checks the nonce's MAC, not the answer made with it."""
+        issued = self._nonce_time(nonce)
+        if issued is None:
+            return None
+        return (_millis(now) - issued) / 1000.0
+
     def challenge_records(self, now: float, *, stale: bool = False) -> list[Challenge]:
         """One :class:`Challenge` per enabled algorithm, preferred first, with one fresh nonce."""
         nonce = self.new_nonce(now)

@@ -73,6 +73,24 @@ class Authenticator:
         self._budget = LogBudget()
         """A password-guessing flood gets some lines, not one per guess."""
 
+    def answers_recent_challenge(self, request: Request, now: float, within: float) -> bool:
+        """Whether ``request`` carries credentials for this realm made with a
+        nonce this proxy issued less than ``within`` seconds ago: the second
+        request of a challenge, not a cached or made-up nonce.  The answer
+        itself is not checked here (:meth:`check` does that)."""
+        field = "Authorization" if request.method == "REGISTER" else "Proxy-Authorization"
+        for value in request.headers.get_all(field):
+            try:
+                parsed = parse_credentials(value)
+            except DigestError:
+                continue
+            if parsed.realm != self.realm:
+                continue
+            age = self.server.nonce_age(parsed.nonce, now)
+            if age is not None and -1.0 <= age <= within:
+                return True
+        return False
+
     def check(self, request: Request, source: str, now: float) -> AuthResult:
         """Authenticate ``request`` from the address ``source``.
 

@@ -89,6 +89,10 @@ OVERLOAD_RETRY_AFTER = 2
 OVERLOAD_RETRY_SPREAD = 8
 """Retry-After of a request turned away by overload control: 2 to 9 seconds."""
 _ALWAYS_ADMITTED = frozenset({"CANCEL", "OPTIONS"})
+CHALLENGE_ANSWER_TIME = 32.0
+"""Seconds (64*T1) within which a request with credentials counts as the
+answer to a challenge and passes overload control; a nonce older than that,
+cached by the phone for its next calls, does not."""
 
 
 @implementer(ISipHandler)
@@ -304,7 +308,8 @@ class SipProxyService(BaseApplication):
         """Overload control at the door: while shedding, a share of the new
         requests that carry no credentials gets 503 (stateless).  Whatever
         continues work already taken in goes through: in-dialog requests,
-        ACK, CANCEL, the second request of a challenge, OPTIONS."""
+        CANCEL, OPTIONS, and the answer to a challenge issued in the last
+        32 s (:meth:`Authenticator.answers_recent_challenge`)."""
         control = self.overload
         if not control.shedding:
             return True
@@ -316,9 +321,7 @@ class SipProxyService(BaseApplication):
                 return True
         except HeaderError:
             return True  # answered 400 by the checks that follow
-        headers = request.headers
-        if headers.get("Proxy-Authorization") is not None or \
-                headers.get("Authorization") is not None:
+        if self.auth.answers_recent_challenge(request, self.now(), CHALLENGE_ANSWER_TIME):
             return True
         if control.admit():
             return True

@@ -110,3 +110,30 @@ def test_a_guessing_flood_is_logged_in_bounded_lines() -> None:
         with_credentials(auth, "1001", "guess", "MD5")
     assert auth.counters["auth_failed"] == 5 and auth.counters["auth_blocked"] == 195
     assert len(events) == 20
+
+
+@pytest.mark.parametrize("method", ["INVITE", "REGISTER"])
+def test_an_answer_to_a_recent_challenge_is_recognised(method: str) -> None:
+    """Overload control lets the second request of a challenge through: one
+    made with a nonce of ours issued within the window, not an old cached
+    nonce, a made-up one, another realm's, or none."""
+    auth = authenticator("MD5")
+    uri = f"sip:bob@{REALM}"
+    field = "Authorization" if method == "REGISTER" else "Proxy-Authorization"
+    first = auth.check(request(method, uri=uri), "192.0.2.7", 100.0)
+    challenge = parse_challenge(first.extra[0][1])
+    creds = answer_challenge(challenge, method=method, uri=uri, username="1001",
+                             password="pw", cnonce="abc")
+    answered = request(method, uri=uri, extra=f"{field}: {creds}\r\n")
+    assert auth.answers_recent_challenge(answered, 101.0, 32.0)
+    assert not auth.answers_recent_challenge(answered, 140.0, 32.0)
+    made_up = str(creds).replace(challenge.nonce, "A" * len(challenge.nonce))
+    assert not auth.answers_recent_challenge(
+        request(method, uri=uri, extra=f"{field}: {made_up}\r\n"), 101.0, 32.0)
+    elsewhere = str(creds).replace(REALM, "other.example.test")
+    assert not auth.answers_recent_challenge(
+        request(method, uri=uri, extra=f"{field}: {elsewhere}\r\n"), 101.0, 32.0)
+    assert not auth.answers_recent_challenge(
+        request(method, uri=uri, extra="X-Other: 1\r\n"), 101.0, 32.0)
+    assert not auth.answers_recent_challenge(
+        request(method, uri=uri, extra=f"{field}: garbage\r\n"), 101.0, 32.0)
