@@ -8,8 +8,9 @@ Owns :class:`SipProxyService` and the dispatch of every request (RFC 3261
   answered 200 without a challenge (keep-alives);
 - from phones (any source that is not a pool member or gateway): a per-source
   rate limit (503 with Retry-After, or silence far over the limit), overload
-  control while the process is out of CPU (a share of new requests without
-  credentials refused with 503 and Retry-After, :mod:`.overload`), digest
+  control while the reactor is out of CPU (a share of new requests that do
+  not answer a recent challenge refused with 503 and Retry-After,
+  :mod:`.overload`), digest
   authentication (401 for REGISTER, 407 for the rest, with brute-force
   blocking); REGISTER goes to the registrar; other requests go to the SIP
   server tlb names for the caller, with the caller's identity asserted in
@@ -84,7 +85,7 @@ SERVER_EVENTS = frozenset({"message-summary", "refer"})
 Extra = tuple[tuple[str, str], ...]
 
 LOAD_INTERVAL = 0.5
-"""Seconds between two samples of the process's CPU time (overload control)."""
+"""Seconds between two samples of the reactor thread's CPU time (overload control)."""
 OVERLOAD_RETRY_AFTER = 2
 OVERLOAD_RETRY_SPREAD = 8
 """Retry-After of a request turned away by overload control: 2 to 9 seconds."""

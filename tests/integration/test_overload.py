@@ -150,6 +150,12 @@ def test_overload_turns_new_requests_away_and_lets_the_rest_through(
         load.burst()
         invites = [_ask(port, _request("INVITE", 20_000 + n)).status for n in range(8)]
         assert 503 in invites and set(invites) <= {503, 407}, invites
+        # bad input still gets its own answer while shedding: a To whose tag
+        # cannot be read is a 400, not a 503 or an error in the log
+        bad_to = _request("BYE", 30_000).replace(
+            f"To: <sip:1002@{DOMAIN}>".encode(), f'To: <sip:1002@{DOMAIN}>;tag="2'.encode())
+        answer = _ask(port, bad_to)
+        assert answer.status == 400, answer
     finally:
         load.close()
     assert load.answers and all(a.startswith(b"SIP/2.0 200 ") for a in load.answers), \
