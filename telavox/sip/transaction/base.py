@@ -73,8 +73,9 @@ class TimerHost(Protocol):
 
     timers: TimerConfig
 
-    def schedule(self, txn: Transaction, timer: Input, at: float) -> None:
-        """Call ``txn.fire(timer, now)`` once the time is ``at``."""
+    def schedule(self, txn: Transaction, timer: Input, delay: float, at: float) -> None:
+        """Call ``txn.fire(timer, at, now)`` once the time is ``at``, which
+        is ``delay`` seconds after the time the timer is set."""
 
 
 Handler = Callable[[Any, Any, float], list[Action]]
@@ -152,7 +153,7 @@ class Transaction:
         """(Re)start ``timer`` to fire ``delay`` seconds after ``now``."""
         at = now + delay
         self._deadlines[timer] = at
-        self._host.schedule(self, timer, at)
+        self._host.schedule(self, timer, delay, at)
 
     def cancel_timer(self, timer: Input) -> None:
         """Stop ``timer`` if it runs."""

@@ -6,9 +6,9 @@ the transaction user, the TU (which calls :meth:`~TransactionLayer.send_request`
 and :meth:`~TransactionLayer.respond`).  Every call takes ``now`` (monotonic
 seconds) and returns a list of actions to carry out in order
 (:mod:`telavox.sip.transaction.events`).  Timers of all transactions live in
-one heap; :meth:`~TransactionLayer.next_deadline` tells the adapter when to call
-:meth:`~TransactionLayer.fire`, so a Twisted adapter needs one ``callLater``
-for the whole layer.
+queues of their own (:mod:`.timerqueue`); :meth:`~TransactionLayer.next_deadline`
+tells the adapter when to call :meth:`~TransactionLayer.fire`, so a Twisted
+adapter needs one ``callLater`` for the whole layer.
 
 Matching follows RFC 3261 §17.1.3 and §17.2.3 (:mod:`.keys`).  A request that
 matches no server transaction starts one and is handed to the TU
@@ -23,9 +23,6 @@ top Via of every received request with ``received`` and ``rport``
 """
 
 from __future__ import annotations
-
-import heapq
-import itertools
 
 from telavox.sip.errors import LocalSipError
 from telavox.sip.grammar import set_param
@@ -56,6 +53,7 @@ from telavox.sip.transaction.server import (
     ServerTransaction,
     response_destination,
 )
+from telavox.sip.transaction.timerqueue import TimerQueues
 
 __all__ = ["TransactionLayer", "stamped_via_text"]
 
@@ -91,8 +89,7 @@ class TransactionLayer:
         self.timers = timers or TimerConfig()
         self._clients: dict[tuple[str, ...], ClientTransaction] = {}
         self._servers: dict[tuple[str, ...], ServerTransaction] = {}
-        self._heap: list[tuple[float, int, Transaction, Input]] = []
-        self._seq = itertools.count()
+        self._timers = TimerQueues()
         # To tags of stateless answers start with this (per layer, random)
         self._stateless_prefix = f"sl{random_hex(4)}-"
         self.counters: dict[str, int] = {
@@ -118,31 +115,24 @@ class TransactionLayer:
         return len(self._servers)
 
     def next_deadline(self) -> float | None:
-        """The earliest time a timer wants :meth:`fire`, or None."""
-        heap = self._heap
-        while heap:
-            at, _, txn, timer = heap[0]
-            if txn._deadlines.get(timer) == at:
-                return at
-            heapq.heappop(heap)
-        return None
+        """When to call :meth:`fire` next, or None when no timer is set.
+        Never later than the earliest timer still set; it may be earlier
+        when that timer has been cancelled since the last :meth:`fire`
+        (which then finds nothing due): see :meth:`.TimerQueues.next_deadline`."""
+        return self._timers.next_deadline()
 
     # -- timer host (seen by transactions) -----------------------------------
 
-    def schedule(self, txn: Transaction, timer: Input, at: float) -> None:
-        """Queue ``timer`` of ``txn`` for time ``at``."""
-        heapq.heappush(self._heap, (at, next(self._seq), txn, timer))
+    def schedule(self, txn: Transaction, timer: Input, delay: float, at: float) -> None:
+        """Queue ``timer`` of ``txn`` for time ``at``, ``delay`` after it was set."""
+        self._timers.add(txn, timer, delay, at)
 
     # -- inputs ------------------------------------------------------------------
 
     def fire(self, now: float) -> list[Action]:
         """Run every timer due at or before ``now``."""
         actions: list[Action] = []
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            at, _, txn, timer = heapq.heappop(heap)
-            if txn._deadlines.get(timer) != at:
-                continue
+        for txn, timer, at in self._timers.due(now):
             actions.extend(self._after(txn, txn.fire(timer, at, now)))
         return actions
 

@@ -40,13 +40,17 @@ def kinds(actions: list) -> list[type]:
 
 
 def run_until(layer: TransactionLayer, until: float) -> list[tuple[float, list]]:
-    """Fire the layer at each deadline up to ``until``; returns (time, actions)."""
+    """Fire the layer at each deadline up to ``until``; returns (time,
+    actions) of each run that did something (next_deadline may point at a
+    timer cancelled since, whose run finds nothing due)."""
     out = []
     while True:
         at = layer.next_deadline()
         if at is None or at > until:
             return out
-        out.append((at, layer.fire(at)))
+        actions = layer.fire(at)
+        if actions:
+            out.append((at, actions))
 
 
 def new_layer(**kw: float) -> TransactionLayer:
@@ -587,3 +591,27 @@ def test_held_transactions_let_their_request_go() -> None:
     fired = run_until(layer, 100.0)
     assert sorted(a.outcome for _, acts in fired for a in acts if isinstance(a, Terminated)) == [
         "200", "200", "200", "200", "486", "486"]
+
+
+def test_invite_answered_2xx_keeps_no_send() -> None:
+    """In Accepted the transaction never sends again by itself (the TU
+    repeats its 2xx, RFC 6026 §7.1), so it keeps no Send for its 64*T1:
+    neither the 2xx's nor the earlier 180's, which it would otherwise
+    repeat on a retransmitted INVITE.  The 2xx still goes out, and so does
+    each 2xx the TU repeats."""
+    import gc
+
+    layer = new_layer()
+    incoming = request("INVITE", call_id="kept", branch="z9hG4bKkept")
+    event = layer.receive(incoming, FROM_UDP, now=0.0)[0]
+    txn = event.txn
+    ringing = layer.respond(txn, make_response(incoming, 180, to_tag="t"), now=0.1)
+    assert kinds(ringing) == [Send]
+    assert kinds(layer.receive(incoming, FROM_UDP, now=0.2)) == [Send]  # the 180 again
+    ok = make_response(incoming, 200, to_tag="t")
+    assert sends(layer.respond(txn, ok, now=0.3))[0].message is ok
+    assert sends(layer.respond(txn, ok, now=0.8))[0].message is ok
+    del ringing
+    assert txn.state is State.ACCEPTED
+    assert not [r for r in gc.get_referrers(txn) if isinstance(r, Send)]
+    assert layer.receive(incoming, FROM_UDP, now=1.0) == []  # absorbed
