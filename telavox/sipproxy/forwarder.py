@@ -69,10 +69,11 @@ class Target:
 class Branch:
     """One forwarded copy of the request and what became of it."""
 
-    __slots__ = ("cancel_pending", "cancelled", "final", "index", "provisional", "request",
-                 "target", "timer_c_at", "txn")
+    __slots__ = ("call", "cancel_pending", "cancelled", "final", "index", "provisional",
+                 "request", "target", "timer_c_at", "txn")
 
-    def __init__(self, index: int, target: Target, request: Request) -> None:
+    def __init__(self, call: ProxyCall, index: int, target: Target, request: Request) -> None:
+        self.call = call
         self.index = index
         self.target = target
         self.request: Request | None = request  # None once the call is over
@@ -88,12 +89,22 @@ class Branch:
         """True once the branch has its final response."""
         return self.final is not None
 
+    def on_event(self, event: Action) -> None:
+        """What the branch's client transaction reports (a bound method
+        rather than a closure: one object, not three, held for as long as
+        the transaction may still report)."""
+        self.call._branch_event(self, event)
+
 
 ResponseHook = Callable[["ProxyCall", Branch, Response], Response]
 
 
 class ProxyCall:
     """One request forwarded statefully, on one or more branches."""
+
+    __slots__ = ("_on_finished", "_on_response", "answered", "branches", "cancelled",
+                 "endpoint", "is_invite", "number", "reactor", "request", "success", "timer_c",
+                 "txn")
 
     log = Logger(namespace="telavox.sipproxy")
 
@@ -130,17 +141,15 @@ class ProxyCall:
                 copy.headers.add("Route", route, first=True)
             if prepare is not None:
                 prepare(copy)
-            branch = Branch(index, target, copy)
+            branch = Branch(self, index, target, copy)
             self.branches.append(branch)
         for branch in list(self.branches):
             self._start(branch)
 
     def _start(self, branch: Branch) -> None:
-        def on_event(event: Action) -> None:
-            self._branch_event(branch, event)
-
         assert branch.request is not None
-        branch.txn = self.endpoint.send_request(branch.request, branch.target.dest, on_event)
+        branch.txn = self.endpoint.send_request(branch.request, branch.target.dest,
+                                                branch.on_event)
         if self.is_invite and not branch.done:
             branch.timer_c_at = self.reactor.seconds() + self.timer_c
 

@@ -125,6 +125,9 @@ class SipProxyService(BaseApplication):
                                   is_ours=self.is_ours)
         self.overload = OverloadControl(section.overload_cpu)
         self.calls: dict[ServerTransaction, ProxyCall] = {}
+        # bound once: every call holds these, and a bound method is an object
+        self._on_response = self._shape_response
+        self._on_finished = self._finished
         self._sweep: LoopingCall | None = None
         self._load: LoopingCall | None = None
         self.counters = {"options_answered": 0, "forwarded": 0, "rate_limited": 0,
@@ -489,8 +492,8 @@ class SipProxyService(BaseApplication):
         # provisional response has gone up within 200 ms (§17.2.1), so a
         # quick downstream answer costs no extra message
         call = ProxyCall(self.endpoint, self.platform.reactor, event,
-                         timer_c=self.section.timer_c, on_response=self._shape_response,
-                         on_finished=self._finished)
+                         timer_c=self.section.timer_c, on_response=self._on_response,
+                         on_finished=self._on_finished)
         self.calls[event.txn] = call
         self.counters["forwarded"] += 1
         call.fork(targets)

@@ -115,6 +115,16 @@ class ServerTransaction(Transaction):
         self._last = Send(response, self.dest, self)
         return [self._last]
 
+    def _send_once(self, response: Response) -> list[Action]:
+        """Send a response the transaction never sends again (a 2xx to an
+        INVITE: the TU repeats it, RFC 6026 §7.1), so no Send is kept for
+        the 64*T1 the transaction lingers."""
+        self.last_response = response
+        if self._last is not None:
+            self._last.txn = None
+            self._last = None
+        return [Send(response, self.dest, self)]
+
     def _resend(self, arg: object, now: float) -> list[Action]:
         return [self._last] if self._last is not None else []
 
@@ -157,11 +167,11 @@ class ServerInvite(ServerTransaction):
         self.state = State.ACCEPTED
         self.set_timer(Input.TIMER_L, self._host.timers.timeout, now)
         self._release()
-        return self._send_response(arg)
+        return self._send_once(arg)
 
     def _success_again(self, arg: object, now: float) -> list[Action]:
         assert isinstance(arg, Response)
-        return self._send_response(arg)
+        return self._send_once(arg)
 
     def _failure(self, arg: object, now: float) -> list[Action]:
         assert isinstance(arg, Response)
