@@ -8,7 +8,7 @@ The live figure (bench/proxy_load.py) adds the sockets, the reactor and the
 kernel's loopback to what is measured here.
 
     .venv/bin/python -m bench.proxy_replay [--calls N] [--rate R] [--in-flight K]
-                                           [--profile FILE]
+                                           [--profile FILE] [--survivors]
 
 Each call is INVITE, 407, ACK, INVITE with credentials, 100/180/200 from the
 pool member, ACK, BYE and its 200, built as SIPp's uac_auth_call.xml and
@@ -19,6 +19,12 @@ a call's ACK and its BYE, so each call's state has gone cold by then; with
 time the proxy spent per call (wall clock of its handling, on one otherwise
 idle thread) in each round of N calls, per message kind and in the timers,
 and the collector's runs per generation with their time.
+
+``--survivors`` prints instead a figure that does not depend on how busy the
+machine is: the objects per call, by type, that the cyclic collector finds
+alive in its youngest generation (what each of its passes has to walk once:
+the state a call leaves behind for more than about a second, such as the
+transactions held for 64*T1).
 """
 
 from __future__ import annotations
@@ -210,6 +216,25 @@ class Replay:
         rest()
 
 
+def count_survivors(one: Callable[[int], None], first: int, calls: int) -> None:
+    """Run ``calls`` calls with the collector off, then one pass of its
+    youngest generation, and print what that pass found alive per call."""
+    gc.disable()
+    gc.collect(0)
+    before = {id(o) for o in gc.get_objects(generation=1)}
+    for n in range(first, first + calls):
+        one(n)
+    gc.collect(0)
+    new = [o for o in gc.get_objects(generation=1) if id(o) not in before]
+    kinds: dict[str, int] = {}
+    for o in new:
+        name = type(o).__name__
+        kinds[name] = kinds.get(name, 0) + 1
+    print(f"objects left to the collector: {len(new) / calls:.1f} per call")
+    print("  ".join(f"{name} {count / calls:.2f}" for name, count in
+                    sorted(kinds.items(), key=lambda kv: -kv[1])[:16]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=4000, help="calls per round (8 rounds)")
@@ -220,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                         "rate, as with the benchmark's 1 s calls; 0: each call whole "
                         "before the next)")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the rounds here")
+    parser.add_argument("--survivors", action="store_true",
+                        help="count the tracked objects each call leaves to the collector")
     args = parser.parse_args(argv)
     replay = Replay(args.rate)
     in_flight = int(args.rate * CALL_SECONDS) if args.in_flight is None else args.in_flight
@@ -243,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     warm = 50 + in_flight
     for n in range(warm):  # warm-up, and as many calls in progress as under load
         one(n)
+    if args.survivors:
+        count_survivors(one, warm, args.calls)
+        return 0
     replay.kinds.clear()
     replay.elapsed = 0.0
     gc.callbacks.append(collector)
