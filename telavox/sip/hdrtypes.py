@@ -195,7 +195,14 @@ class Via:
                    params=tuple(params))
 
 
-_parse_via = memoized(Via._parse)
+# A Via text comes back within moments or not at all (the ACK of a 407, a
+# 100/180 carrying our own Via, a retransmission): its branch is new in
+# every transaction.  A short memory keeps those hits, and its entries are
+# gone before the cyclic collector's next pass, where the default table's
+# would each be walked once: at 800 calls/s that was 12 of the 44 tracked
+# objects a call left to the collector, for fewer hits than it cost.
+_VIA_MEMORY = 256
+_parse_via = memoized(Via._parse, limit=_VIA_MEMORY)
 
 
 def _via_params(text: str, semi: int) -> Params:
