@@ -105,7 +105,10 @@ class Transaction:
         self._call_id = ""
         self.created = now
         self.state = self.initial
-        self._deadlines: dict[Input, float] = {}
+        # keyed by each timer's value (a str): with str keys and float
+        # values the dict stays out of the cyclic collector's sight, which
+        # matters for the tens of thousands of transactions a proxy holds
+        self._deadlines: dict[str, float] = {}
 
     @property
     def terminated(self) -> bool:
@@ -144,24 +147,25 @@ class Transaction:
 
     def fire(self, timer: Input, at: float, now: float) -> list[Action]:
         """A timer scheduled for ``at`` popped; ignored if reset since."""
-        if self._deadlines.get(timer) != at:
+        key = timer._value_
+        if self._deadlines.get(key) != at:
             return []
-        del self._deadlines[timer]
+        del self._deadlines[key]
         return self.handle(timer, None, now)
 
     def set_timer(self, timer: Input, delay: float, now: float) -> None:
         """(Re)start ``timer`` to fire ``delay`` seconds after ``now``."""
         at = now + delay
-        self._deadlines[timer] = at
+        self._deadlines[timer._value_] = at
         self._host.schedule(self, timer, delay, at)
 
     def cancel_timer(self, timer: Input) -> None:
         """Stop ``timer`` if it runs."""
-        self._deadlines.pop(timer, None)
+        self._deadlines.pop(timer._value_, None)
 
     def timer_running(self, timer: Input) -> bool:
         """True if ``timer`` is set."""
-        return timer in self._deadlines
+        return timer._value_ in self._deadlines
 
     def _terminate(self) -> None:
         self.state = State.TERMINATED

@@ -13,7 +13,8 @@ Each queue keeps the deadlines and the transactions in two parallel deques,
 so a pending timer costs two slots and no object of its own: nothing per
 timer for the cyclic collector to walk.  A timer that is cancelled or set
 again stays queued until its time and is skipped then, as the transaction's
-own record of its deadlines (``Transaction._deadlines``) no longer matches.
+own record of its deadlines (``Transaction._deadlines``, keyed by the
+timer's value) no longer matches.
 
 A deadline earlier than the last one of its queue (a clock that stepped
 back, in tests) is inserted in order, so the queues stay sorted whatever the
@@ -36,10 +37,11 @@ __all__ = ["TimerQueues"]
 class _Queue:
     """The pending timers of one kind set with one delay, in deadline order."""
 
-    __slots__ = ("deadlines", "timer", "txns")
+    __slots__ = ("deadlines", "key", "timer", "txns")
 
     def __init__(self, timer: Input) -> None:
         self.timer = timer
+        self.key: str = timer._value_  # how the transaction's _deadlines name it
         self.deadlines: deque[float] = deque()
         self.txns: deque[Transaction] = deque()
 
@@ -56,10 +58,10 @@ class _Queue:
     def head(self) -> float | None:
         """The deadline of the first timer still set, dropping those before
         it that were cancelled or set again."""
-        deadlines, txns, timer = self.deadlines, self.txns, self.timer
+        deadlines, txns, key = self.deadlines, self.txns, self.key
         while deadlines:
             at = deadlines[0]
-            if txns[0]._deadlines.get(timer) == at:
+            if txns[0]._deadlines.get(key) == at:
                 return at
             deadlines.popleft()
             txns.popleft()
@@ -126,11 +128,11 @@ class TimerQueues:
                     if not deadlines or deadlines[0] > now:
                         continue
                     queues += 1
-                    txns, timer = queue.txns, queue.timer
+                    txns, timer, key = queue.txns, queue.timer, queue.key
                     while deadlines and deadlines[0] <= now:
                         at = deadlines.popleft()
                         txn = txns.popleft()
-                        if txn._deadlines.get(timer) == at:
+                        if txn._deadlines.get(key) == at:
                             batch.append((at, len(batch), txn, timer))
                 if not batch:
                     return

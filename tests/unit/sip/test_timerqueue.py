@@ -12,20 +12,24 @@ from telavox.sip.transaction.timerqueue import TimerQueues
 
 
 class FakeTxn:
-    """What the queues read of a transaction: its record of set timers."""
+    """What the queues read of a transaction: its record of set timers,
+    keyed by the timer's value as Transaction keeps it."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._deadlines: dict[Input, float] = {}
+        self._deadlines: dict[str, float] = {}
 
     def set(self, queues: TimerQueues, timer: Input, delay: float, now: float) -> None:
-        self._deadlines[timer] = now + delay
+        self._deadlines[timer.value] = now + delay
         queues.add(self, timer, delay, now + delay)  # type: ignore[arg-type]
 
+    def cancel(self, timer: Input) -> None:
+        self._deadlines.pop(timer.value, None)
+
     def fire(self, timer: Input, at: float) -> bool:
-        if self._deadlines.get(timer) != at:
+        if self._deadlines.get(timer.value) != at:
             return False
-        del self._deadlines[timer]
+        del self._deadlines[timer.value]
         return True
 
     def __repr__(self) -> str:
@@ -60,7 +64,7 @@ def test_cancelled_and_reset_timers_are_skipped() -> None:
     a, b = FakeTxn("a"), FakeTxn("b")
     a.set(queues, Input.TIMER_E, 0.5, 0.0)
     b.set(queues, Input.TIMER_E, 0.5, 0.1)
-    del a._deadlines[Input.TIMER_E]  # cancelled
+    a.cancel(Input.TIMER_E)
     b.set(queues, Input.TIMER_E, 1.0, 0.2)  # set again, for later
     # the cancelled timer may still be named as the next deadline...
     assert queues.next_deadline() in (0.5, 1.2)
@@ -113,11 +117,10 @@ def test_queues_fire_what_a_sorted_reference_fires(steps: list) -> None:
         if op == "set":
             txn.set(queues, kind, delay, now)
         elif op == "cancel":
-            txn._deadlines.pop(kind, None)
+            txn.cancel(kind)
         else:
             now += step
-            pending = sorted((at, t.name, k.value) for t in txns
-                             for k, at in t._deadlines.items())
+            pending = sorted((at, t.name, k) for t in txns for k, at in t._deadlines.items())
             expected_next = pending[0][0] if pending else None
             got_next = queues.next_deadline()
             if expected_next is not None:

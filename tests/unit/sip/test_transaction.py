@@ -23,7 +23,7 @@ from telavox.sip.transaction import (
     TransactionLayer,
     TransportFailed,
 )
-from telavox.sip.transaction.base import State
+from telavox.sip.transaction.base import Input, State
 
 UDP = Destination("udp", "192.0.2.2", 5060)
 TCP = Destination("tcp", "192.0.2.2", 5060)
@@ -615,3 +615,17 @@ def test_invite_answered_2xx_keeps_no_send() -> None:
     assert txn.state is State.ACCEPTED
     assert not [r for r in gc.get_referrers(txn) if isinstance(r, Send)]
     assert layer.receive(incoming, FROM_UDP, now=1.0) == []  # absorbed
+
+
+def test_timer_records_are_not_tracked_by_the_cyclic_collector() -> None:
+    """A transaction's record of its timers holds only strings and floats,
+    so the collector never walks it, however many transactions linger."""
+    import gc
+
+    layer = new_layer()
+    txn, _ = layer.send_request(request(), UDP, now=0.0)
+    event = layer.receive(request("OPTIONS", branch="z9hG4bKopt"), FROM_UDP, now=0.0)[0]
+    layer.respond(event.txn, make_response(event.request, 200, to_tag="t"), now=0.1)
+    assert txn.timer_running(Input.TIMER_B) and event.txn.timer_running(Input.TIMER_J)
+    assert not gc.is_tracked(txn._deadlines)
+    assert not gc.is_tracked(event.txn._deadlines)
