@@ -61,12 +61,13 @@ def response_destination(via: Via, source: Source) -> Destination:
 class ServerTransaction(Transaction):
     """A request we received and the responses we give it."""
 
-    __slots__ = ("_interval", "_last", "dest", "last_response", "source")
+    __slots__ = ("_interval", "_last", "dest", "last_response")
 
     def __init__(self, host: TimerHost, key: tuple[str, ...], request: Request, via: Via,
                  source: Source, now: float) -> None:
         super().__init__(host, key, request, now)
-        self.source = source
+        # where the responses go is all that is kept of ``source`` (the TU
+        # has it in RequestIn): one object fewer per lingering transaction
         self.dest = response_destination(via, source)
         self._last: Send | None = None
         self._interval = host.timers.t1
