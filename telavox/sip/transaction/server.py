@@ -116,6 +116,15 @@ class ServerTransaction(Transaction):
         self._last = Send(response, self.dest, self)
         return [self._last]
 
+    @staticmethod
+    def _lighten(response: Response) -> None:
+        """Let the parsed views of a final response go (a cache its headers
+        rebuild on demand): the transaction keeps the response for 64*T1
+        only to send it again or read its status, and each view is an object
+        the cyclic collector would walk.  A new empty dict, not a cleared
+        one: the collector does not track that one at all."""
+        response.headers.views = {}
+
     def _send_once(self, response: Response) -> list[Action]:
         """Send a response the transaction never sends again (a 2xx to an
         INVITE: the TU repeats it, RFC 6026 §7.1), so no Send is kept for
@@ -168,6 +177,7 @@ class ServerInvite(ServerTransaction):
         self.state = State.ACCEPTED
         self.set_timer(Input.TIMER_L, self._host.timers.timeout, now)
         self._release()
+        self._lighten(arg)
         return self._send_once(arg)
 
     def _success_again(self, arg: object, now: float) -> list[Action]:
@@ -239,6 +249,7 @@ class ServerNonInvite(ServerTransaction):
         self.set_timer(Input.TIMER_J, delay, now)
         # only the response is needed until Timer J
         self._release()
+        self._lighten(arg)
         return self._send_response(arg)
 
     TABLE: ClassVar[dict[tuple[State, Input], Handler]] = {

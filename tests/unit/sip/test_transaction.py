@@ -629,3 +629,20 @@ def test_timer_records_are_not_tracked_by_the_cyclic_collector() -> None:
     assert txn.timer_running(Input.TIMER_B) and event.txn.timer_running(Input.TIMER_J)
     assert not gc.is_tracked(txn._deadlines)
     assert not gc.is_tracked(event.txn._deadlines)
+
+
+def test_final_responses_kept_for_64_t1_hold_no_parsed_views() -> None:
+    """A final response a server transaction keeps (to send again, or for
+    its status) lets its parsed views go, and reads them again on demand."""
+    import gc
+
+    layer = new_layer()
+    for method in ("INVITE", "BYE"):
+        incoming = request(method, branch=f"z9hG4bKviews{method}")
+        event = layer.receive(incoming, FROM_UDP, now=0.0)[0]
+        final = make_response(incoming, 200, to_tag="t")
+        assert final.top_via.branch == f"z9hG4bKviews{method}"  # a view is made
+        layer.respond(event.txn, final, now=0.1)
+        assert event.txn.last_response is final
+        assert not final.headers.views and not gc.is_tracked(final.headers.views)
+        assert final.top_via.branch == f"z9hG4bKviews{method}"  # and made again
