@@ -177,8 +177,7 @@ class LegTable:
         if leg is not None:
             leg.cancelled()
         else:
-            last = invite.last_response
-            if last is None or last.status < 200:
+            if invite.status < 200:
                 endpoint.respond(invite, make_response(invite.request, 487, to_tag=new_tag()))
 
     def ack(self, event: AckIn) -> None:

@@ -69,8 +69,8 @@ class Target:
 class Branch:
     """One forwarded copy of the request and what became of it."""
 
-    __slots__ = ("call", "cancel_pending", "cancelled", "final", "index", "provisional",
-                 "request", "target", "timer_c_at", "txn")
+    __slots__ = ("call", "cancel_pending", "cancelled", "done", "final", "index",
+                 "provisional", "request", "target", "timer_c_at", "txn")
 
     def __init__(self, call: ProxyCall, index: int, target: Target, request: Request) -> None:
         self.call = call
@@ -78,16 +78,12 @@ class Branch:
         self.target = target
         self.request: Request | None = request  # None once the call is over
         self.txn: ClientTransaction | None = None
-        self.final: Response | None = None
+        self.final: Response | None = None  # None again once the call is over
+        self.done = False  # the branch has its final response
         self.provisional = False
         self.cancelled = False
         self.cancel_pending = False
         self.timer_c_at: float | None = None
-
-    @property
-    def done(self) -> bool:
-        """True once the branch has its final response."""
-        return self.final is not None
 
     def on_event(self, event: Action) -> None:
         """What the branch's client transaction reports (a bound method
@@ -206,7 +202,8 @@ class ProxyCall:
         self._maybe_finished()
 
     def _mark_final(self, branch: Branch, response: Response) -> None:
-        if branch.final is None:
+        if not branch.done:
+            branch.done = True
             branch.final = response
         branch.timer_c_at = None
 
@@ -236,6 +233,7 @@ class ProxyCall:
         upstream needs (the server transaction, the branches' targets)."""
         self.request = None
         for branch in self.branches:
+            branch.final = None  # the best of them has gone upstream
             if not branch.cancel_pending or branch.cancelled:
                 branch.request = None  # else kept for the CANCEL its 1xx will get
 

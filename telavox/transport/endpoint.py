@@ -509,15 +509,18 @@ class SipEndpoint:
         self.counters["messages_out"] += 1
         name, bound = self._named_listener(dest.transport, dest.host, dest.listener)
         if self.options.log_messages:
+            summary = (_summary(message) if message is not None  # type: ignore[arg-type]
+                       else send.data().split(b"\r\n", 1)[0].decode("utf-8", "replace"))
             self.log.debug("{endpoint} -> {dest} {summary}", endpoint=self.name,
-                           dest=str(dest), summary=_summary(message))  # type: ignore[arg-type]
+                           dest=str(dest), summary=summary)
         if bound is None:
             self.log.info("{endpoint}: no {transport} listener to send to {dest}",
                           endpoint=self.name, transport=dest.transport, dest=str(dest))
             self._send_failed(send)
             return
         network = self.network
-        if (dest.local or network is not None) and network is not None and network.send(
+        # a Send holding bytes only (Send.keep_wire) is never for this process
+        if network is not None and message is not None and network.send(
                 message, dest.transport, dest.host, dest.port, bound):  # type: ignore[arg-type]
             return
         if dest.local:

@@ -615,8 +615,7 @@ class UserAgent:
             endpoint.reply(event, 481)
             return
         endpoint.reply(event, 200)
-        last = invite.last_response
-        if last is not None and last.status >= 200:
+        if invite.status >= 200:
             return
         call = self._incoming.get(invite)
         tag = call.dialog.local_tag if call is not None and call.dialog else new_tag()

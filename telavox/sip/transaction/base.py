@@ -91,7 +91,7 @@ class Transaction:
     """
 
     __slots__ = ("_call_id", "_deadlines", "_host", "_request", "created", "key", "method",
-                 "state")
+                 "state", "status")
 
     TABLE: ClassVar[dict[tuple[State, Input], Handler]] = {}
     initial: ClassVar[State]
@@ -105,6 +105,9 @@ class Transaction:
         self._call_id = ""
         self.created = now
         self.state = self.initial
+        #: the status of the last response sent (server) or received
+        #: (client); 0 before any
+        self.status = 0
         # keyed by each timer's value (a str): with str keys and float
         # values the dict stays out of the cyclic collector's sight, which
         # matters for the tens of thousands of transactions a proxy holds

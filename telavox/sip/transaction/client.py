@@ -42,7 +42,7 @@ def _unpack(arg: object) -> tuple[Response, Source]:
 class ClientTransaction(Transaction):
     """A request we sent and the responses it gets back."""
 
-    __slots__ = ("_ack", "_interval", "_send", "dest", "last_response")
+    __slots__ = ("_ack", "_interval", "_send", "dest")
 
     def __init__(self, host: TimerHost, key: tuple[str, ...], request: Request,
                  dest: Destination, now: float) -> None:
@@ -51,7 +51,6 @@ class ClientTransaction(Transaction):
         self._send: Send | None = Send(request, dest, self)
         self._ack: Send | None = None
         self._interval = host.timers.t1
-        self.last_response: Response | None = None
 
     def start(self, now: float) -> list[Action]:
         """Send the request and start the timers."""
@@ -103,7 +102,7 @@ class ClientTransaction(Transaction):
 
     def _deliver(self, arg: object, now: float) -> list[Action]:
         response, source = _unpack(arg)
-        self.last_response = response
+        self.status = response.status
         return [ResponseIn(self, response, source)]
 
     def _transport_error(self, arg: object, now: float) -> list[Action]:
@@ -116,8 +115,7 @@ class ClientTransaction(Transaction):
 
     def _end(self, arg: object, now: float) -> list[Action]:
         self._terminate()
-        status = self.last_response.status if self.last_response is not None else 0
-        return [Terminated(self, str(status))]
+        return [Terminated(self, str(self.status))]
 
 
 class ClientInvite(ClientTransaction):

@@ -85,7 +85,9 @@ class Send:
     The same Send is returned again for each retransmission, so an adapter
     may keep the serialised bytes in :attr:`wire`.  ``txn`` is the transaction
     it belongs to (None for stateless sends); a transport failure is reported
-    back with :meth:`TransactionLayer.transport_failed`.
+    back with :meth:`TransactionLayer.transport_failed`.  A Send a
+    transaction keeps only to repeat it may hold the bytes alone
+    (:meth:`keep_wire`): ``message`` is then None.
     """
 
     __slots__ = ("dest", "message", "txn", "wire")
@@ -96,19 +98,31 @@ class Send:
         dest: Destination,
         txn: ClientTransaction | ServerTransaction | None = None,
     ) -> None:
-        self.message = message
+        self.message: Message | None = message
         self.dest = dest
         self.txn = txn
         self.wire: bytes | None = None
 
     def data(self) -> bytes:
         """The serialised message (computed once)."""
-        if self.wire is None:
-            self.wire = self.message.serialize()
-        return self.wire
+        wire = self.wire
+        if wire is None:
+            assert self.message is not None
+            wire = self.wire = self.message.serialize()
+        return wire
+
+    def keep_wire(self) -> None:
+        """Serialise now and let the message go, unless the destination is
+        in this process (the in-process transport passes messages, not
+        bytes): for a response a transaction keeps for 64*T1 only to repeat
+        it, the bytes are one object where the message is a dozen."""
+        if not self.dest.local:
+            self.data()
+            self.message = None
 
     def __repr__(self) -> str:
-        return f"Send({self.message!r} -> {self.dest})"
+        what = repr(self.message) if self.message is not None else f"{len(self.wire or b'')} bytes"
+        return f"Send({what} -> {self.dest})"
 
 
 @attrs.frozen(slots=True, eq=False)

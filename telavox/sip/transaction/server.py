@@ -59,7 +59,14 @@ def response_destination(via: Via, source: Source) -> Destination:
 
 
 class ServerTransaction(Transaction):
-    """A request we received and the responses we give it."""
+    """A request we received and the responses we give it.
+
+    ``last_response`` is the last response sent while the transaction may
+    still send it again or match an ACK to it; once it only lingers (an
+    INVITE answered 2xx, which the TU repeats; a non-INVITE answered, whose
+    answer is kept as bytes for retransmitted requests) it is None and
+    ``status`` tells what was sent.
+    """
 
     __slots__ = ("_interval", "_last", "dest", "last_response")
 
@@ -107,12 +114,13 @@ class ServerTransaction(Transaction):
     @property
     def responded(self) -> bool:
         """True once the TU has sent any response."""
-        return self.last_response is not None
+        return self.status != 0
 
     # shared handlers
 
     def _send_response(self, response: Response) -> list[Action]:
         self.last_response = response
+        self.status = response.status
         self._last = Send(response, self.dest, self)
         return [self._last]
 
@@ -127,9 +135,10 @@ class ServerTransaction(Transaction):
 
     def _send_once(self, response: Response) -> list[Action]:
         """Send a response the transaction never sends again (a 2xx to an
-        INVITE: the TU repeats it, RFC 6026 §7.1), so no Send is kept for
-        the 64*T1 the transaction lingers."""
-        self.last_response = response
+        INVITE: the TU repeats it, RFC 6026 §7.1), so neither it nor a Send
+        is kept for the 64*T1 the transaction lingers."""
+        self.last_response = None
+        self.status = response.status
         if self._last is not None:
             self._last.txn = None
             self._last = None
@@ -144,8 +153,7 @@ class ServerTransaction(Transaction):
 
     def _end(self, arg: object, now: float) -> list[Action]:
         self._terminate()
-        status = self.last_response.status if self.last_response is not None else 0
-        return [Terminated(self, str(status))]
+        return [Terminated(self, str(self.status))]
 
 
 class ServerInvite(ServerTransaction):
@@ -162,7 +170,7 @@ class ServerInvite(ServerTransaction):
         return []
 
     def _auto_trying(self, arg: object, now: float) -> list[Action]:
-        if self.last_response is not None:
+        if self.status:
             return []
         return self._send_response(make_response(self.request, 100))
 
@@ -247,10 +255,14 @@ class ServerNonInvite(ServerTransaction):
         self.state = State.COMPLETED
         delay = 0.0 if self.dest.reliable else self._host.timers.timeout
         self.set_timer(Input.TIMER_J, delay, now)
-        # only the response is needed until Timer J
+        # only the response's bytes are needed until Timer J
         self._release()
         self._lighten(arg)
-        return self._send_response(arg)
+        actions = self._send_response(arg)
+        assert self._last is not None
+        self._last.keep_wire()
+        self.last_response = None
+        return actions
 
     TABLE: ClassVar[dict[tuple[State, Input], Handler]] = {
         (State.TRYING, Input.TU_PROVISIONAL): _provisional,

@@ -345,7 +345,7 @@ def test_server_non_invite_absorbs_then_repeats_final() -> None:
     assert layer.receive(request("OPTIONS"), FROM_UDP, now=0.4) == []
     layer.respond(req_in.txn, make_response(req_in.request, 200, to_tag="t"), now=0.5)
     again = layer.receive(request("OPTIONS"), FROM_UDP, now=1.0)
-    assert kinds(again) == [Send] and again[0].message.status == 200
+    assert kinds(again) == [Send] and again[0].data().startswith(b"SIP/2.0 200 OK\r\n")
     fired = run_until(layer, 100.0)
     assert [at for at, _ in fired] == [32.5]
 
@@ -643,6 +643,27 @@ def test_final_responses_kept_for_64_t1_hold_no_parsed_views() -> None:
         final = make_response(incoming, 200, to_tag="t")
         assert final.top_via.branch == f"z9hG4bKviews{method}"  # a view is made
         layer.respond(event.txn, final, now=0.1)
-        assert event.txn.last_response is final
+        assert (event.txn.last_response, event.txn.status) == (None, 200)
         assert not final.headers.views and not gc.is_tracked(final.headers.views)
         assert final.top_via.branch == f"z9hG4bKviews{method}"  # and made again
+
+
+def test_answered_non_invite_keeps_its_answer_as_bytes() -> None:
+    """Over the network, an answered non-INVITE repeats its final response
+    from the bytes first sent and holds no message for its 64*T1; toward a
+    component of this process (which is passed messages) it keeps the
+    message."""
+    layer = new_layer()
+    event = layer.receive(request("BYE", branch="z9hG4bKwire"), FROM_UDP, now=0.0)[0]
+    sent = sends(layer.respond(event.txn, make_response(event.request, 200, to_tag="t"),
+                               now=0.1))[0]
+    again = sends(layer.receive(request("BYE", branch="z9hG4bKwire"), FROM_UDP, now=0.5))[0]
+    assert again is sent and again.message is None
+    assert again.data().startswith(b"SIP/2.0 200 OK\r\n") and b"z9hG4bKwire" in again.data()
+    assert event.txn.status == 200 and event.txn.responded
+
+    local = Source("udp", "127.0.0.1", 5090, local=True)
+    event = layer.receive(request("BYE", branch="z9hG4bKlocal"), local, now=0.0)[0]
+    kept = sends(layer.respond(event.txn, make_response(event.request, 200, to_tag="t"),
+                               now=0.1))[0]
+    assert kept.dest.local and kept.message is not None
