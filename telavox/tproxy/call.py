@@ -268,7 +268,7 @@ class Call:
                 return
             self.a_answer = body
             self.codec = codec
-            media.set_remote(self.a_endpoint.endpoint_id, streams)
+            self._quietly(media.set_remote(self.a_endpoint.endpoint_id, streams), "set_remote")
             self._dial(route)
 
         def failed(failure: Any) -> None:
@@ -367,8 +367,8 @@ class Call:
         self.b, self.b_session = leg, session
         self.host.register_leg(leg)
         media = self.host.media
-        media.set_remote(b_endpoint.endpoint_id, streams)
-        media.connect(self.a_endpoint.endpoint_id, b_endpoint.endpoint_id)
+        self._quietly(media.set_remote(b_endpoint.endpoint_id, streams), "set_remote")
+        self._quietly(media.connect(self.a_endpoint.endpoint_id, b_endpoint.endpoint_id), "connect")
         self.media_connected = True
         self.callee = picker
         leg.answer(body)
@@ -456,8 +456,9 @@ class Call:
             self._refuse(502, "Bad Gateway (unusable SDP from the callee)")
             return False
         media = self.host.media
-        media.set_remote(self.b_endpoint.endpoint_id, streams)
-        media.connect(self.a_endpoint.endpoint_id, self.b_endpoint.endpoint_id)
+        self._quietly(media.set_remote(self.b_endpoint.endpoint_id, streams), "set_remote")
+        self._quietly(media.connect(self.a_endpoint.endpoint_id, self.b_endpoint.endpoint_id),
+                      "connect")
         self.media_connected = True
         return True
 
@@ -524,7 +525,8 @@ class Call:
                           call=repr(self), reason=e.reason)
             self.hangup("bad SDP in ACK")
             return False
-        self.host.media.set_remote(self.a_endpoint.endpoint_id, streams)
+        self._quietly(self.host.media.set_remote(self.a_endpoint.endpoint_id, streams),
+                      "set_remote")
         if streams and streams[0].formats:
             self.codec = streams[0].formats[0].name
         return True
@@ -572,6 +574,19 @@ class Call:
     def leg_acked(self, leg: Leg, ack: Request) -> None:
         """The ACK of a re-INVITE's 2xx: each side's media was settled when
         its re-INVITE was answered, so there is nothing to do."""
+
+    def _quietly(self, request: Any, what: str) -> None:
+        """Log, rather than leave unhandled, a media request refused because
+        its endpoint has gone: the call ended while, say, the answer to a
+        re-INVITE or a transfer's media was on its way.  Other failures are
+        left unhandled, so that they still show."""
+
+        def gone(failure: Any) -> None:
+            failure.trap(MediaError)
+            self.log.info("{call}: media {what} refused: {error}", call=repr(self),
+                          what=what, error=failure.getErrorMessage())
+
+        request.addErrback(gone)
 
     def _other(self, leg: Leg) -> Leg | None:
         if leg is self.a:
@@ -630,7 +645,7 @@ class Call:
         except SdpProblemError as e:
             leg.respond(request, txn, e.status, e.reason)
             return
-        self.host.media.set_remote(mine.endpoint_id, streams)
+        self._quietly(self.host.media.set_remote(mine.endpoint_id, streams), "set_remote")
         extra = self._refreshed(leg, request)
         leg.respond(request, txn, 200, body=answer, content_type=SDP, extra=extra)
         direction = streams[0].direction if streams else MediaDirection.SENDRECV
@@ -653,7 +668,7 @@ class Call:
                     remote = remote_from_answer(their_session, response.body, None, theirs)
                 except SdpProblemError:
                     return
-                self.host.media.set_remote(theirs.endpoint_id, remote)
+                self._quietly(self.host.media.set_remote(theirs.endpoint_id, remote), "set_remote")
 
         other.request("INVITE", body=reoffer, content_type=SDP, on_response=answered)
 
@@ -912,7 +927,8 @@ class Call:
         leg.respond(request, txn, 202, "Accepted")
         self._notify(leg, 100, "Trying", final=False)
         if mine is not None and target_endpoint is not None:
-            self.host.media.connect(mine.endpoint_id, target_endpoint.endpoint_id)
+            self._quietly(self.host.media.connect(mine.endpoint_id, target_endpoint.endpoint_id),
+                          "connect")
         self._notify(leg, 200, "OK", final=True)
         old = self._sides(leg)[0]
         leg.hangup("transferred")
@@ -1082,8 +1098,8 @@ class Call:
             media.stop_play(parked.endpoint_id).addErrback(lambda f: None)
             self.b, self.b_endpoint, self.b_session = leg, endpoint, session
             self.host.register_leg(leg)
-            media.set_remote(endpoint.endpoint_id, streams)
-            media.connect(parked.endpoint_id, endpoint.endpoint_id)
+            self._quietly(media.set_remote(endpoint.endpoint_id, streams), "set_remote")
+            self._quietly(media.connect(parked.endpoint_id, endpoint.endpoint_id), "connect")
             self.media_connected = True
             self.callee = retriever.extension
             self.state = "answered"
@@ -1175,10 +1191,12 @@ class Call:
         transferee = transfer.transferee
         mine, session, _old, _old_session = self._sides(transferee)
         old_endpoint = _old
-        self.host.media.set_remote(transfer.endpoint.endpoint_id, streams)
+        self._quietly(self.host.media.set_remote(transfer.endpoint.endpoint_id, streams),
+                      "set_remote")
         if mine is not None:
             self._music_on_hold(mine, False)
-            self.host.media.connect(mine.endpoint_id, transfer.endpoint.endpoint_id)
+            self._quietly(self.host.media.connect(mine.endpoint_id, transfer.endpoint.endpoint_id),
+                          "connect")
         self._notify(transfer.transferor, 200, "OK", final=True)
         if transfer.transferor is not None:
             transfer.transferor.hangup("transferred")

@@ -975,3 +975,24 @@ def test_an_ended_call_is_freed_without_the_cyclic_collector() -> None:
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+def test_media_refused_for_a_released_endpoint_is_logged_not_left_unhandled() -> None:
+    """The answer to a re-INVITE (or a transfer's media) can arrive after the
+    call ended and released its endpoints: the mediaserver's refusal is
+    logged, not left as an unhandled error; any other failure still shows."""
+    from twisted.python.failure import Failure
+
+    from telavox.interfaces import MediaError
+
+    _host, call, _ = setup()
+    refused: defer.Deferred[None] = defer.fail(MediaError("no endpoint 'sip1-4'", status=404))
+    call._quietly(refused, "set_remote")
+    outcome: list[object] = []
+    refused.addBoth(outcome.append)
+    assert outcome == [None]
+    broken: defer.Deferred[None] = defer.fail(ValueError("a bug"))
+    call._quietly(broken, "connect")
+    outcome.clear()
+    broken.addBoth(outcome.append)
+    assert isinstance(outcome[0], Failure) and outcome[0].check(ValueError)
