@@ -176,9 +176,8 @@ class LegTable:
         leg = self._incoming.get(invite)
         if leg is not None:
             leg.cancelled()
-        else:
-            if invite.status < 200:
-                endpoint.respond(invite, make_response(invite.request, 487, to_tag=new_tag()))
+        elif invite.status < 200:
+            endpoint.respond(invite, make_response(invite.request, 487, to_tag=new_tag()))
 
     def ack(self, event: AckIn) -> None:
         """The ACK of a 2xx we sent (to an INVITE or a re-INVITE)."""

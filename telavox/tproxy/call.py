@@ -1224,8 +1224,8 @@ class Call:
                     remote = remote_from_answer(session, response.body, None, mine)
                 except SdpProblemError:
                     return
-                self.host.media.set_remote(mine.endpoint_id, remote).addErrback(
-                    lambda f: None)
+                self._quietly(self.host.media.set_remote(mine.endpoint_id, remote),
+                              "set_remote")
         return answered
 
     def _transfer_failed(self, response: Response | None, status: int = 0,
