@@ -5,19 +5,17 @@ Owns :data:`Application` (the type of one), :func:`default_applications`
 and :data:`NOT_YET`.  Built in: ``Answer``, ``Hangup``, ``Playback``
 (``file[&file…][,skip|noanswer]``, sets PLAYBACKSTATUS), ``Dial``
 (``tech/target[&…][,timeout[,options]]``, sets DIALSTATUS), ``Echo``,
-``SendDTMF``, ``Set``, ``NoOp`` and ``Wait``.  Names are matched without
-regard to case.
+``SendDTMF``, ``Set``, ``NoOp``, ``Wait`` and ``ConfBridge`` (``MeetMe``
+the same: the caller joins a room of this SIP server).  Names are matched
+without regard to case.
 
 ``VoiceMail`` and ``VoiceMailMain`` need the voicemail boxes:
 :func:`voicemail_applications` makes them on a
 :class:`~telavox.scriptserver.voicemail.VoicemailContext`, and the
 scriptserver service passes them to its runner; they run the flows of
 :mod:`telavox.scriptserver.voicemail`.  Without them (a bare runner), and
-for ``ConfBridge`` and ``MeetMe`` (not applications here yet), EXEC answers
-``-2``, as Asterisk does for an application whose module is not loaded,
-with a log line saying so.  The conference component will register its
-applications through :class:`~telavox.scriptserver.services.AgiServices`
-``applications``.
+for any other application, EXEC answers ``-2``, as Asterisk does for an
+application whose module is not loaded, with a log line saying so.
 """
 
 from __future__ import annotations
@@ -47,7 +45,7 @@ NOT_YET = {
                      "service)",
 }
 """Asterisk applications that are not among the defaults: provided by the
-scriptserver service (voicemail) or another component (conference)."""
+scriptserver service (voicemail)."""
 
 
 async def answer(session: AgiSession, options: str) -> int:
