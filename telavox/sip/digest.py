@@ -300,6 +300,31 @@ class DigestServer:
         if not isinstance(secret, bytes) or len(secret) < 16:
             raise ValueError("secret must be at least 16 bytes")
         Challenge(realm=realm, nonce="x")  # checks the realm text
+        if replay_cache_size < 1:
+            raise ValueError("replay_cache_size must be at least 1")
+        self._secret = secret
+        self._realm = realm
+        self._nonce_hmac = hmac.new(
+            secret, _NONCE_LABEL + realm.encode("utf-8", "surrogateescape") + b"\x00",
+            hashlib.sha256)
+        self._skew_ms = round(FUTURE_SKEW * 1000)
+        self._allow_rfc2069 = allow_rfc2069
+        self._allow_auth_int = allow_auth_int
+        self._cache_size = replay_cache_size
+        self._seen: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._horizon_ms: int | None = None
+        self.configure(algorithms=algorithms, nonce_lifetime=nonce_lifetime)
+
+    def configure(self, *, algorithms: Sequence[str], nonce_lifetime: float) -> None:
+        """Offer ``algorithms`` (preferred first) and give nonces
+        ``nonce_lifetime`` seconds, from the next request on.  The secret
+        stays, so nonces already issued keep being recognised: one made
+        with an algorithm no longer offered gets a new challenge, and a
+        nonce's age is measured against the new lifetime.
+
+        Raises ValueError (and changes nothing) for an empty or repeating
+        list, an algorithm this Python cannot compute, or a lifetime that is
+        not a positive number of seconds."""
         algs = tuple(canonical_algorithm(a) for a in algorithms)
         if not algs or len(set(algs)) != len(algs):
             raise ValueError("algorithms must be a non-empty list without repeats")
@@ -308,26 +333,12 @@ class DigestServer:
                 raise ValueError(f"algorithm {alg} is not available here")
         if not (math.isfinite(nonce_lifetime) and nonce_lifetime > 0):
             raise ValueError("nonce_lifetime must be a positive number of seconds")
-        if replay_cache_size < 1:
-            raise ValueError("replay_cache_size must be at least 1")
-        self._secret = secret
-        self._realm = realm
-        self._nonce_hmac = hmac.new(
-            secret, _NONCE_LABEL + realm.encode("utf-8", "surrogateescape") + b"\x00",
-            hashlib.sha256)
         self._algorithms = algs
         self._lifetime_ms = round(nonce_lifetime * 1000)
-        self._skew_ms = round(FUTURE_SKEW * 1000)
-        self._allow_rfc2069 = allow_rfc2069
-        self._allow_auth_int = allow_auth_int
         self._templates: dict[bool, list[list[str]]] = {}
-        self._cache_size = replay_cache_size
-        self._seen: OrderedDict[str, tuple[int, int]] = OrderedDict()
-        self._horizon_ms: int | None = None
         self._dummy = {
-            alg: hmac.new(secret, _DUMMY_LABEL + alg.encode(), hashlib.sha512).hexdigest()[
-                : digest_hex_length(alg)
-            ]
+            alg: hmac.new(self._secret, _DUMMY_LABEL + alg.encode(),
+                          hashlib.sha512).hexdigest()[: digest_hex_length(alg)]
             for alg in algs
         }
 

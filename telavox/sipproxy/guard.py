@@ -157,14 +157,29 @@ class RateLimiter:
 
     def __init__(self, rate: float = DEFAULT_RATE, burst: int = DEFAULT_BURST,
                  idle: float = DEFAULT_IDLE, *, max_sources: int = MAX_TRACKED) -> None:
-        if rate <= 0 or burst < 1 or idle < 0 or max_sources < 1:
-            raise ValueError("rate, burst and max_sources must be positive, idle not negative")
-        self.rate = float(rate)
-        self.burst = int(burst)
-        self.idle = max(float(idle), self.burst / self.rate)
+        if idle < 0 or max_sources < 1:
+            raise ValueError("max_sources must be positive, idle not negative")
+        self._idle = float(idle)
         self.max_sources = max_sources
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._refused: dict[str, None] = {}
+        self.configure(rate, burst)
+
+    def configure(self, rate: float, burst: int) -> None:
+        """Take a new sustained ``rate`` and ``burst`` from the next request
+        on.  The sources tracked keep their buckets, cut down to the new
+        burst if it is smaller, so a source flooding now stays refused.
+
+        Raises ValueError (and changes nothing) unless both are positive."""
+        if not rate > 0 or burst < 1:
+            raise ValueError("rate and burst must be positive")
+        self.rate = float(rate)
+        self.burst = int(burst)
+        self.idle = max(self._idle, self.burst / self.rate)
+        ceiling = float(self.burst)
+        for bucket in self._buckets.values():
+            bucket.tokens = min(bucket.tokens, ceiling)
+            bucket.excess = min(bucket.excess, ceiling)
 
     def __len__(self) -> int:
         """Number of sources tracked."""
@@ -312,15 +327,24 @@ class AuthGuard:
 
     def __init__(self, max_failures: int, max_failed_users: int, block_time: float, *,
                  max_tracked: int = MAX_TRACKED) -> None:
-        if max_failures < 1 or max_failed_users < 1 or block_time <= 0 or max_tracked < 1:
-            raise ValueError("max_failures, max_failed_users, block_time and max_tracked "
-                             "must be positive")
-        self.max_failures = max_failures
-        self.max_failed_users = max_failed_users
-        self.block_time = float(block_time)
+        if max_tracked < 1:
+            raise ValueError("max_tracked must be positive")
         self.max_tracked = max_tracked
         self._pairs: OrderedDict[tuple[str, str], _Pair] = OrderedDict()
         self._sources: OrderedDict[str, _Source] = OrderedDict()
+        self.configure(max_failures, max_failed_users, block_time)
+
+    def configure(self, max_failures: int, max_failed_users: int, block_time: float) -> None:
+        """Take new thresholds and a new block length for the failures to
+        come.  Failures already counted still count; blocks in force keep
+        the end they were given (lift them to end them sooner).
+
+        Raises ValueError (and changes nothing) unless all are positive."""
+        if max_failures < 1 or max_failed_users < 1 or not block_time > 0:
+            raise ValueError("max_failures, max_failed_users and block_time must be positive")
+        self.max_failures = max_failures
+        self.max_failed_users = max_failed_users
+        self.block_time = float(block_time)
 
     def __len__(self) -> int:
         """Number of records kept (pairs and sources)."""

@@ -101,10 +101,9 @@ class SipProxyService(BaseApplication):
     """The proxy's SIP endpoint and its routing."""
 
     log = Logger(namespace="telavox.sipproxy")
-    # read once, at start, by the endpoint, the authenticator and the guards;
-    # the other keys are read where they are used, so they change live
-    restart_keys = ("listen", "auth_algorithms", "nonce_lifetime", "max_failures",
-                    "max_failed_users", "block_time", "rate_limit", "rate_burst")
+    # the endpoint's sockets; the authenticator and the guards take their keys
+    # in apply(), the others are read where they are used
+    restart_keys = ("listen",)
 
     def __init__(self, platform: Platform, section: Any) -> None:
         super().__init__("sipproxy", platform, section)
@@ -151,6 +150,27 @@ class SipProxyService(BaseApplication):
             if loop is not None and loop.running:
                 loop.stop()
         return self.endpoint.stop()
+
+    def apply(self, section: Any) -> None:
+        """Put a new ``[sipproxy]`` in force: digest algorithms and nonce
+        lifetime from the next challenge, brute-force thresholds from the
+        next failure, the rate limit from the next request.  Blocks, buckets
+        and nonces already issued carry over.  The digest settings are put
+        first, as only they can be refused here (an algorithm this Python
+        cannot compute: ValueError, nothing changed); the configuration's
+        validators have already held the limits to their ranges."""
+        self.auth.server.configure(algorithms=section.auth_algorithms,
+                                   nonce_lifetime=section.nonce_lifetime)
+        self.limiter.configure(section.rate_limit, section.rate_burst)
+        self.guard.configure(section.max_failures, section.max_failed_users,
+                             section.block_time)
+        changed = [key for key in ("auth_algorithms", "nonce_lifetime", "max_failures",
+                                   "max_failed_users", "block_time", "rate_limit",
+                                   "rate_burst")
+                   if getattr(section, key) != getattr(self.section, key)]
+        if changed:
+            self.log.info("Authentication and limits now: {settings}", settings=", ".join(
+                f"{key}={getattr(section, key)!r}" for key in changed))
 
     def _sample_load(self) -> None:
         control = self.overload

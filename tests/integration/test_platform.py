@@ -395,6 +395,48 @@ def test_sighup_reconfigures_live(platform: Platform) -> None:
         == 200
 
 
+def test_sighup_changes_the_rate_limit_live(platform: Platform) -> None:
+    """[sipproxy] rate_limit and rate_burst change on SIGHUP, without a
+    restart: a source sending three OPTIONS at once under a new limit of
+    one per second with a burst of two gets 200, 200 and 503 with
+    Retry-After; back to the old limit, it is served again."""
+    process = platform.process
+    original = process.config.read_text()
+    limited = original.replace('user_agent = "Telavox test"',
+                               'user_agent = "Telavox test"\nrate_limit = 1.0\nrate_burst = 2')
+    assert limited != original
+
+    def three_options(tag: str) -> list[int]:
+        statuses = []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(3.0)
+            sock.bind(("127.0.0.9", 0))  # a source of its own: its own bucket
+            for n in range(3):
+                sock.sendto(options_request(platform.port, call_id=f"{tag}-{n}@x"),
+                            ("127.0.0.1", platform.port))
+                response = parse_response(sock.recv(65535))
+                statuses.append(response.status)
+                if response.status == 503:
+                    assert response.headers.get("Retry-After") is not None
+                    assert "rate limit" in response.reason
+        return statuses
+
+    offset = len(process.log())
+    process.config.write_text(limited)
+    process.signal(signal.SIGHUP)
+    process.wait_for_log("sipproxy: configuration in force", after=offset)
+    assert "rate_limit=1.0" in process.log()[offset:]
+    try:
+        assert three_options("limited") == [200, 200, 503]
+    finally:
+        offset = len(process.log())
+        process.config.write_text(original)
+        process.signal(signal.SIGHUP)
+        process.wait_for_log("sipproxy: configuration in force", after=offset)
+    time.sleep(0.1)  # the bucket refills at the old rate
+    assert three_options("restored") == [200, 200, 200]
+
+
 @pytest.mark.parametrize(("text", "key"), [
     ("[sipproxy]\nlisten = ['udp:127.0.0.1:99999']\n", "sipproxy.listen[0]"),
     ("[platform]\nlog_level = 'loud'\n", "platform.log_level"),

@@ -83,20 +83,39 @@ def test_reconfigure_restart_key_is_refused(tmp_path: Path) -> None:
     assert proxy.section is old
 
 
-@pytest.mark.parametrize("change", [{"rate_limit": 5.0}, {"max_failures": 2},
-                                    {"auth_algorithms": ("SHA-256", "MD5")}])
-def test_reconfigure_of_what_the_proxy_reads_at_start_is_refused(
-        tmp_path: Path, change: dict[str, object]) -> None:
-    """Keys the proxy reads once at start (its guards, its authenticator)
-    say so instead of being taken and ignored."""
+def test_reconfigure_takes_authentication_and_limits_live(tmp_path: Path) -> None:
+    """The guards' and the authenticator's keys change without a restart:
+    the rate limiter, the brute-force guard and the digest server take the
+    new values."""
+    root = _platform(tmp_path)
+    proxy = root.getServiceNamed("sipproxy")  # type: ignore[attr-defined]
+    new = attrs.evolve(proxy.section, rate_limit=5.0, rate_burst=7, max_failures=2,
+                       max_failed_users=3, block_time=60.0,
+                       auth_algorithms=("SHA-256", "MD5"), nonce_lifetime=30.0)
+    results: list[object] = []
+    proxy.reconfigure(new).addBoth(results.append)
+    assert results == [None]
+    assert proxy.section is new
+    assert (proxy.limiter.rate, proxy.limiter.burst) == (5.0, 7)
+    guard = proxy.guard
+    assert (guard.max_failures, guard.max_failed_users, guard.block_time) == (2, 3, 60.0)
+    assert proxy.auth.server.algorithms == ("SHA-256", "MD5")
+
+
+def test_reconfigure_refused_by_the_digest_server_changes_nothing(tmp_path: Path) -> None:
+    """A list of algorithms the digest server refuses (a repeat) fails the
+    reconfiguration and leaves every setting as it was."""
     root = _platform(tmp_path)
     proxy = root.getServiceNamed("sipproxy")  # type: ignore[attr-defined]
     old = proxy.section
     failures: list[object] = []
-    proxy.reconfigure(attrs.evolve(old, **change)).addErrback(failures.append)
+    proxy.reconfigure(attrs.evolve(old, auth_algorithms=("MD5", "MD5"), rate_limit=5.0)
+                      ).addErrback(failures.append)
     (failure,) = failures
-    assert failure.value.restart_keys == tuple(change)  # type: ignore[attr-defined]
+    assert isinstance(failure.value, ValueError)  # type: ignore[attr-defined]
     assert proxy.section is old
+    assert proxy.auth.server.algorithms == tuple(old.auth_algorithms)
+    assert proxy.limiter.rate == old.rate_limit
 
 
 @pytest.mark.parametrize("spec", COMPONENTS, ids=[s.name for s in COMPONENTS])

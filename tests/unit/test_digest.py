@@ -361,6 +361,40 @@ def test_algorithm_not_enabled() -> None:
     assert verdict.kind is VerdictKind.UNSUPPORTED
 
 
+def test_configure_changes_algorithms_and_lifetime_live() -> None:
+    """configure() changes what the next challenge offers and how long a
+    nonce lives; nonces issued before still verify (same secret), one made
+    for an algorithm no longer offered is UNSUPPORTED."""
+    server = make_server(algorithms=("MD5",), nonce_lifetime=300.0)
+    md5 = challenge_for(server, T0, "MD5")
+    server.configure(algorithms=("SHA-256", "MD5"), nonce_lifetime=60.0)
+    assert server.algorithms == ("SHA-256", "MD5")
+    assert [parse_challenge(v).algorithm for v in server.challenge(T0)] == ["SHA-256", "MD5"]
+    assert server.verify(answer(md5), "REGISTER", stored("MD5"), T0 + 59).ok
+    late = server.verify(answer(md5, nc=2), "REGISTER", stored("MD5"), T0 + 61)
+    assert late.kind is VerdictKind.STALE
+    sha = challenge_for(server, T0, "SHA-256")
+    server.configure(algorithms=("MD5",), nonce_lifetime=60.0)
+    assert [parse_challenge(v).algorithm for v in server.challenge(T0)] == ["MD5"]
+    gone = server.verify(answer(sha), "REGISTER", stored("SHA-256"), T0 + 1)
+    assert gone.kind is VerdictKind.UNSUPPORTED
+
+
+@pytest.mark.parametrize("algorithms, lifetime", [
+    ((), 300.0), (("MD5", "md5"), 300.0), (("SHA-1",), 300.0), (("MD5",), 0.0),
+    (("MD5",), float("nan")),
+])
+def test_configure_refuses_bad_settings_and_keeps_the_old(
+        algorithms: tuple[str, ...], lifetime: float) -> None:
+    """A refused configure() raises ValueError and leaves the server as it was."""
+    server = make_server(algorithms=("SHA-256", "MD5"), nonce_lifetime=300.0)
+    with pytest.raises(ValueError):
+        server.configure(algorithms=algorithms, nonce_lifetime=lifetime)
+    assert server.algorithms == ("SHA-256", "MD5")
+    challenge = challenge_for(server, T0, "MD5")
+    assert server.verify(answer(challenge), "REGISTER", stored("MD5"), T0 + 299).ok
+
+
 def test_rfc2069_only_when_allowed() -> None:
     """An answer without qop is UNSUPPORTED by default and OK with allow_rfc2069."""
     for allow, kind in ((False, VerdictKind.UNSUPPORTED), (True, VerdictKind.OK)):

@@ -236,6 +236,30 @@ def test_rate_limiter_rejects_bad_parameters() -> None:
         RateLimiter(rate=1, burst=0)
 
 
+def test_configure_changes_rate_and_burst_live() -> None:
+    """configure() gives every source the new rate from the next request;
+    a bucket fuller than the new burst is cut down to it, and a source
+    refused now stays refused."""
+    limiter = RateLimiter(rate=10, burst=20)
+    verdicts(limiter, "quiet", 0.0, 1)            # 19 tokens left
+    verdicts(limiter, "flood", 0.0, 25)           # empty, refused
+    limiter.configure(rate=1, burst=3)
+    assert (limiter.rate, limiter.burst) == (1.0, 3)
+    assert verdicts(limiter, "quiet", 0.0, 4) == [Verdict.ALLOW] * 3 + [Verdict.REJECT]
+    assert not limiter.allow("flood", 0.5).allowed
+    assert limiter.allow("flood", 1.5).allowed   # 1 per second from now on
+    assert verdicts(limiter, "new", 0.0, 4)[-1] is not Verdict.ALLOW
+
+
+def test_configure_refuses_bad_values_and_keeps_the_old() -> None:
+    """A refused configure() changes nothing."""
+    limiter = RateLimiter(rate=10, burst=20)
+    for rate, burst in ((0, 5), (5, 0), (float("nan"), 5)):
+        with pytest.raises(ValueError):
+            limiter.configure(rate=rate, burst=burst)
+    assert (limiter.rate, limiter.burst) == (10.0, 20)
+
+
 @settings(max_examples=60, deadline=None)
 @given(gaps=st.lists(st.floats(min_value=0, max_value=0.5), min_size=1, max_size=300),
        rate=st.integers(min_value=1, max_value=50), burst=st.integers(min_value=1, max_value=30))
@@ -475,3 +499,21 @@ def test_guard_rejects_bad_parameters() -> None:
         AuthGuard(max_failures=0, max_failed_users=1, block_time=1)
     with pytest.raises(ValueError):
         AuthGuard(max_failures=1, max_failed_users=1, block_time=0)
+
+
+def test_guard_configure_takes_new_limits_for_the_failures_to_come() -> None:
+    """configure() lowers or raises the thresholds for the next failures;
+    failures already counted count, a block in force keeps its end."""
+    g = guard()
+    for i in range(3):
+        g.failure(OFFICE, "2001", float(i))
+    for _ in range(5):
+        g.failure(OFFICE, "2002", 0.0)            # blocked until 600
+    g.configure(max_failures=4, max_failed_users=10, block_time=60)
+    (started,) = g.failure(OFFICE, "2001", 3.0)   # the fourth failure now blocks
+    assert (started.kind, started.until) == (BlockKind.PAIR, 63.0)
+    assert g.is_blocked(OFFICE, "2002", 599.0)
+    assert not g.is_blocked(OFFICE, "2002", 600.0)
+    with pytest.raises(ValueError):
+        g.configure(max_failures=0, max_failed_users=10, block_time=60)
+    assert (g.max_failures, g.max_failed_users, g.block_time) == (4, 10, 60.0)
