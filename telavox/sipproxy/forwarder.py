@@ -17,7 +17,10 @@ cancels an INVITE branch that rings for too long, or closes it as 408 when it
 never rang (and cancels it should it ring later).  Once every branch has its
 final response and one went upstream, the call lets the requests go (but
 that of a branch still to be cancelled): all that can still happen is a
-retransmitted 2xx passing through, for 64*T1.
+retransmitted 2xx passing through, for 64*T1.  Given an ``on_late`` hook,
+the call hands its branches' transactions over to it then (each with its
+:class:`Target`), so that the call itself is let go at once rather than
+held for those 32 s.
 """
 
 from __future__ import annotations
@@ -93,20 +96,25 @@ class Branch:
 
 
 ResponseHook = Callable[["ProxyCall", Branch, Response], Response]
+LateHook = Callable[[Target, Action], None]
+"""Gets what a branch's transaction reports once its call is over: a 2xx
+retransmitted (or a 2xx from another fork further on), to be passed
+upstream statelessly (RFC 6026 §8.1)."""
 
 
 class ProxyCall:
     """One request forwarded statefully, on one or more branches."""
 
-    __slots__ = ("_on_finished", "_on_response", "answered", "branches", "cancelled",
-                 "endpoint", "is_invite", "number", "reactor", "request", "success", "timer_c",
-                 "txn")
+    __slots__ = ("_on_finished", "_on_late", "_on_response", "answered", "branches",
+                 "cancelled", "endpoint", "is_invite", "number", "reactor", "request", "success",
+                 "timer_c", "txn")
 
     log = Logger(namespace="telavox.sipproxy")
 
     def __init__(self, endpoint: SipEndpoint, reactor: Any, event: RequestIn, *,
                  timer_c: float, on_response: ResponseHook | None = None,
-                 on_finished: Callable[[ProxyCall], None] | None = None) -> None:
+                 on_finished: Callable[[ProxyCall], None] | None = None,
+                 on_late: LateHook | None = None) -> None:
         self.endpoint = endpoint
         self.reactor = reactor
         self.txn = event.txn
@@ -119,6 +127,7 @@ class ProxyCall:
         self.cancelled = False
         self._on_response = on_response
         self._on_finished = on_finished
+        self._on_late = on_late
         self.number = next(_numbers)
 
     # -- forking --------------------------------------------------------------
@@ -175,6 +184,8 @@ class ProxyCall:
             if not self.answered:
                 self._upstream(branch, response, in_place=True)
             return
+        # the branch's transaction has its final answer: nothing left to cancel
+        branch.cancel_pending = False
         if status < 300:
             first = not self.success
             self._mark_final(branch, response)
@@ -230,12 +241,17 @@ class ProxyCall:
 
     def _release(self) -> None:
         """Every branch is over: keep only what passing a retransmitted 2xx
-        upstream needs (the server transaction, the branches' targets)."""
+        upstream needs (the server transaction, the branches' targets), or
+        hand that to the ``on_late`` hook."""
         self.request = None
+        late = self._on_late
         for branch in self.branches:
             branch.final = None  # the best of them has gone upstream
-            if not branch.cancel_pending or branch.cancelled:
-                branch.request = None  # else kept for the CANCEL its 1xx will get
+            if branch.cancel_pending and not branch.cancelled:
+                continue  # the request is kept for the CANCEL its 1xx will get
+            branch.request = None
+            if late is not None and branch.txn is not None:
+                self.endpoint.rebind(branch.txn, _Late(late, branch.target))
 
     # -- cancelling -----------------------------------------------------------
 
@@ -292,6 +308,20 @@ class ProxyCall:
             # after all, it is cancelled then (§16.8)
             branch.cancel_pending = True
             self._final(branch, make_response(request, 408, "Request Timeout"))
+
+
+class _Late:
+    """A branch's transaction handed to the ``on_late`` hook with its target
+    (one small object: a partial would hold a tuple besides)."""
+
+    __slots__ = ("hook", "target")
+
+    def __init__(self, hook: LateHook, target: Target) -> None:
+        self.hook = hook
+        self.target = target
+
+    def __call__(self, event: Action) -> None:
+        self.hook(self.target, event)
 
 
 def _ignore(event: Action) -> None:

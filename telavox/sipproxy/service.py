@@ -51,8 +51,10 @@ from telavox.sip.proxycore import (
 )
 from telavox.sip.transaction import (
     AckIn,
+    Action,
     Destination,
     RequestIn,
+    ResponseIn,
     ServerTransaction,
     Source,
     StrayResponse,
@@ -127,6 +129,7 @@ class SipProxyService(BaseApplication):
         # bound once: every call holds these, and a bound method is an object
         self._on_response = self._shape_response
         self._on_finished = self._finished
+        self._on_late = self._late_response
         self._sweep: LoopingCall | None = None
         self._load: LoopingCall | None = None
         self.counters = {"options_answered": 0, "forwarded": 0, "rate_limited": 0,
@@ -301,16 +304,37 @@ class SipProxyService(BaseApplication):
         try:
             if not self._own_via(response.top_via):
                 return
-            copy = response.copy()
-            copy.headers.pop_first_value("Via")
-            via = copy.top_via
         except (HeaderError, KeyError):
+            return
+        self._pass_up(response.copy())
+
+    def _pass_up(self, response: Response) -> None:
+        """Send ``response`` (ours to change) statelessly to the next Via
+        down, without our own Via (§16.7 step 9), over the connection that
+        address has with us if any.  A response with no Via left is dropped."""
+        try:
+            response.headers.pop_first_value("Via")
+            via = response.top_via
+        except (HeaderError, KeyError):
+            self.counters["dropped"] += 1
             return
         transport = via.transport.lower()
         host = via.received or via.sent_by[0]
         port = via.rport or via.port or DEFAULT_PORTS.get(transport, 5060)
         flow = self._flows().get((transport, host, port))
-        endpoint.send_stateless(copy, Destination(transport, host, port, flow=flow))
+        self.endpoint.send_stateless(response, Destination(transport, host, port, flow=flow))
+
+    def _late_response(self, target: Target, event: Action) -> None:
+        """What the transaction of a proxied INVITE's branch reports once the
+        call is over (:class:`ProxyCall` has been let go): a 2xx is passed up
+        statelessly as the call would have (the proxy forwards every 2xx,
+        RFC 6026 §8.1), with the same NAT alias on a phone's Contact; the
+        rest is the transaction's own business."""
+        if type(event) is not ResponseIn:
+            return
+        response = event.response
+        if 200 <= response.status < 300:
+            self._pass_up(self._alias_answer(target, response))
 
     def handle_server_failure(self, endpoint: SipEndpoint, event: object) -> None:
         """Nothing to clean up: branches end by themselves."""
@@ -513,17 +537,21 @@ class SipProxyService(BaseApplication):
         # quick downstream answer costs no extra message
         call = ProxyCall(self.endpoint, self.platform.reactor, event,
                          timer_c=self.section.timer_c, on_response=self._on_response,
-                         on_finished=self._on_finished)
+                         on_finished=self._on_finished, on_late=self._on_late)
         self.calls[event.txn] = call
         self.counters["forwarded"] += 1
         call.fork(targets)
 
     def _shape_response(self, call: ProxyCall, branch: Branch, response: Response) -> Response:
+        return self._alias_answer(branch.target, response)
+
+    @staticmethod
+    def _alias_answer(target: Target, response: Response) -> Response:
         """A phone's answer that creates or refreshes a dialog gets the NAT
         alias of where it came from."""
-        if not branch.target.trusted and response.status < 300 and (
+        if not target.trusted and response.status < 300 and (
                 response.headers.get("Contact") is not None):
-            dest = branch.target.dest
+            dest = target.dest
             alias_contact(response, Source(dest.transport, dest.host, dest.port, dest.flow))
         return response
 

@@ -388,6 +388,13 @@ class SipEndpoint:
         self._run(actions)
         return txn
 
+    def rebind(self, txn: ClientTransaction, on_event: ClientCallback) -> None:
+        """From now on ``on_event`` gets what ``txn`` reports, instead of the
+        callback given to :meth:`send_request` (which is let go).  Nothing
+        happens when the transaction has nothing more to report."""
+        if txn in self._callbacks:
+            self._callbacks[txn] = on_event
+
     def request(self, request: Request, dest: Destination,
                 on_provisional: Callable[[Response], None] | None = None
                 ) -> defer.Deferred[Response]:

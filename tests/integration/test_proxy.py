@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.process import PlatformProcess, free_port, udp_exchange
@@ -21,13 +22,14 @@ from helpers.sipp import BENCH_SCENARIOS, TEST_SCENARIOS, Sipp
 from helpers.tools import require_tool
 
 from telavox.sip.digest import answer_challenge, parse_challenge
-from telavox.sip.message import Response
+from telavox.sip.message import Request, Response, make_response
 from telavox.sip.parser import parse_message
 
 pytestmark = pytest.mark.integration
 DOMAIN = "pbx.example.test"
 PASSWORDS = {"1001": "secret-1001", "1002": "secret-1002", "1003": "secret-1003",
-             "1004": "secret-1004", "1005": "secret-1005", "1006": "secret-1006"}
+             "1004": "secret-1004", "1005": "secret-1005", "1006": "secret-1006",
+             "1007": "secret-1007"}
 
 
 class Setup:
@@ -247,7 +249,8 @@ def test_failover_when_pool_member_stops(setup: Setup, tmp_path: Path) -> None:
     assert len(received_invites(tmp_path)) == 1
 
 
-def _register(port: int, user: str, password: str | None, source_port: int = 0) -> int:
+def _register(port: int, user: str, password: str | None, source_port: int = 0,
+              contact_port: int = 5998) -> int:
     """REGISTER, answer the challenge with ``password``; the final status."""
     def request(extra: str, cseq: int) -> bytes:
         return (f"REGISTER sip:{DOMAIN} SIP/2.0\r\n"
@@ -255,7 +258,7 @@ def _register(port: int, user: str, password: str | None, source_port: int = 0) 
                 f"branch=z9hG4bK-{time.monotonic_ns()}\r\n"
                 f"Max-Forwards: 70\r\nFrom: <sip:{user}@{DOMAIN}>;tag=r{user}\r\n"
                 f"To: <sip:{user}@{DOMAIN}>\r\nCall-ID: reg-{user}-{source_port}\r\n"
-                f"CSeq: {cseq} REGISTER\r\nContact: <sip:{user}@127.0.0.1:5998>\r\n"
+                f"CSeq: {cseq} REGISTER\r\nContact: <sip:{user}@127.0.0.1:{contact_port}>\r\n"
                 f"Expires: 60\r\n{extra}Content-Length: 0\r\n\r\n").encode()
 
     first = parse_message(udp_exchange(port, request("", int(time.monotonic_ns() % 1e6)))
@@ -268,6 +271,60 @@ def _register(port: int, user: str, password: str | None, source_port: int = 0) 
         f"Authorization: {creds}\r\n", int(time.monotonic_ns() % 1e6) + 1)) or b"")
     assert isinstance(second, Response)
     return second.status
+
+
+def _next_message(sock: socket.socket, kind: type, skip_status: int = 100) -> Any:
+    """The next request (``kind`` Request) or response other than
+    ``skip_status`` (``kind`` Response) on ``sock``; OPTIONS probes and
+    anything else are answered by nobody and passed over.  TimeoutError
+    after 5 s (the probes keep coming, so the socket's own timeout would not
+    end the wait)."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        if time.monotonic() >= deadline:
+            raise TimeoutError("nothing but probes for 5 s")
+        data, _ = sock.recvfrom(65535)
+        message = parse_message(data)
+        if isinstance(message, kind) and not (
+                isinstance(message, Response) and message.status == skip_status):
+            return message
+
+
+def test_retransmitted_2xx_passes_after_the_call_is_over(setup: Setup) -> None:
+    """A pool member calls 1007 (a phone on a raw socket): the phone's 200
+    goes up, and so do the phone's retransmissions of it (RFC 6026: the
+    proxy passes every 2xx), including after the proxy has let the call go
+    and handed its branch's transaction over."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as member:
+        phone.bind(("127.0.0.1", 0))
+        phone.settimeout(5)
+        member.bind(setup.sip2)
+        member.settimeout(5)
+        phone_port = phone.getsockname()[1]
+        assert _register(setup.port, "1007", PASSWORDS["1007"], contact_port=phone_port) == 200
+        member.sendto((
+            f"INVITE sip:1007@{DOMAIN} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {setup.sip2[0]}:{setup.sip2[1]};branch=z9hG4bK-late2xx\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:pool@127.0.0.3>;tag=p7\r\n"
+            f"To: <sip:1007@{DOMAIN}>\r\nCall-ID: late-2xx@127.0.0.3\r\n"
+            f"CSeq: 1 INVITE\r\nContact: <sip:pool@{setup.sip2[0]}:{setup.sip2[1]}>\r\n"
+            "Content-Length: 0\r\n\r\n").encode(), ("127.0.0.1", setup.port))
+        invite = _next_message(phone, Request)
+        assert invite.method == "INVITE"
+        extra = tuple(("Record-Route", v) for v in invite.headers.get_all("Record-Route"))
+        ok = make_response(invite, 200, "OK", to_tag="ph7", extra=(
+            *extra, ("Contact", f"<sip:1007@127.0.0.1:{phone_port}>"))).serialize()
+        phone.sendto(ok, ("127.0.0.1", setup.port))
+        statuses = [_next_message(member, Response).status]
+        for _ in range(2):
+            time.sleep(0.2)
+            phone.sendto(ok, ("127.0.0.1", setup.port))
+            again = _next_message(member, Response)
+            statuses.append(again.status)
+            assert again.to_tag == "ph7" and len(again.headers.get_all("Via")) == 1
+    assert statuses == [200, 200, 200]
 
 
 def test_brute_force_blocks_the_pair_not_the_office(setup: Setup) -> None:

@@ -3,6 +3,7 @@ driven with a fake endpoint and a fake clock."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from helpers.sipmsg import request, response_to
@@ -30,13 +31,20 @@ class FakeEndpoint:
     def __init__(self) -> None:
         self.sent: list[tuple[Request, Destination, Any]] = []
         self.upstream: list[Response] = []
+        self.txns: list[object] = []
+        self.rebound: dict[object, Any] = {}
 
     def via_for(self, dest: Destination, branch: str | None = None) -> Via:
         return Via.build("UDP", "proxy.example.com", 5060, branch or "z9hG4bK-x")
 
     def send_request(self, req: Request, dest: Destination, callback: Any) -> object:
         self.sent.append((req, dest, callback))
-        return object()
+        txn = object()
+        self.txns.append(txn)
+        return txn
+
+    def rebind(self, txn: object, callback: Any) -> None:
+        self.rebound[txn] = callback
 
     def respond(self, txn: object, response: Response) -> None:
         self.upstream.append(response)
@@ -199,3 +207,53 @@ def test_a_call_over_lets_its_requests_go_and_still_passes_2xx_retransmissions()
     call.expire_timers(clock.seconds())
     assert [r.status for r in endpoint.upstream] == [180, 200, 200]
     assert endpoint.cancels() == []
+
+
+def test_a_call_over_hands_its_branches_to_the_late_hook() -> None:
+    """With an ``on_late`` hook, a call over hands each branch's transaction
+    to it with the branch's target (nothing holding the call), so the
+    hook, not the call, passes a retransmitted 2xx; a branch still to be
+    cancelled stays with the call."""
+    endpoint = FakeEndpoint()
+    clock = Clock()
+    late: list[tuple[Target, Any]] = []
+    event = RequestIn(object(), request("INVITE"),  # type: ignore[arg-type]
+                      Source("udp", "192.0.2.9", 5060))
+    call = ProxyCall(endpoint, clock, event, timer_c=180.0,  # type: ignore[arg-type]
+                     on_late=lambda target, ev: late.append((target, ev)))
+    C = Destination("udp", "192.0.2.3", 5060)
+    call.fork([Target(uri=None, dest=d) for d in (A, B, C)])
+    answer(endpoint, A, 180)
+    answer(endpoint, B, 486)
+    answer(endpoint, A, 200)       # C has not answered: its CANCEL waits for its 1xx
+    assert endpoint.rebound == {}  # C is not done yet: the call goes on
+    answer(endpoint, C, 200)       # C answers after all (crossing the pending CANCEL)
+    handed = endpoint.rebound
+    assert set(handed) == {endpoint.txns[0], endpoint.txns[1], endpoint.txns[2]}
+    for callback in handed.values():
+        assert call not in gc.get_referents(callback)
+        assert not any(isinstance(o, ProxyCall) for o in gc.get_referents(callback))
+    retransmitted = ResponseIn(object(), response_to(endpoint.sent[0][0], 200, to_tag="tA"),  # type: ignore[arg-type]
+                               Source("udp", A.host, A.port))
+    upstream = len(endpoint.upstream)
+    handed[endpoint.txns[0]](retransmitted)
+    assert [(t.dest, ev) for t, ev in late] == [(A, retransmitted)]
+    assert len(endpoint.upstream) == upstream  # the hook's to pass, not the call's
+
+
+def test_a_branch_still_to_be_cancelled_is_not_handed_over() -> None:
+    """A branch closed by Timer C with a CANCEL pending keeps its request
+    and stays with the call, which must send that CANCEL when it rings."""
+    endpoint = FakeEndpoint()
+    clock = Clock()
+    event = RequestIn(object(), request("INVITE"),  # type: ignore[arg-type]
+                      Source("udp", "192.0.2.9", 5060))
+    call = ProxyCall(endpoint, clock, event, timer_c=10.0,  # type: ignore[arg-type]
+                     on_late=lambda target, ev: None)
+    call.fork([Target(uri=None, dest=A)])
+    clock.advance(11)
+    call.expire_timers(clock.seconds())    # closed as 408, CANCEL pending
+    assert [r.status for r in endpoint.upstream] == [408]
+    assert endpoint.rebound == {}
+    answer(endpoint, A, 180)
+    assert endpoint.cancels() == [A]
