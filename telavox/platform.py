@@ -7,7 +7,9 @@ clear message), records the configuration text as a version, and on SIGHUP
 re-reads the file and hands each component its new section
 (:meth:`~telavox.interfaces.IBaseApplication.reconfigure`).  A file that no
 longer parses, or a component that refuses its section, leaves the old
-configuration in force and says why in the log.
+configuration in force and says why in the log.  SIGTERM and SIGINT stop
+the reactor once: a second one while stopping (a supervisor and a shell
+both passing it on) is logged, not a traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import attrs
 from twisted.application.service import MultiService
 from twisted.internet import defer
-from twisted.internet.error import CannotListenError
+from twisted.internet.error import CannotListenError, ReactorNotRunning
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -71,6 +73,7 @@ class PlatformService(MultiService):
         self._config_source = config_source
         self._reload_config = reload_config
         self._previous_hup: Any = None
+        self._stopping = False
         self.ready: defer.Deferred[None] = defer.Deferred()
 
     @property
@@ -88,6 +91,9 @@ class PlatformService(MultiService):
         except TlsError as e:
             raise SystemExit(f"telavox: TLS: {e}") from None
         self._install_sighup()
+        when_running = getattr(self.platform.reactor, "callWhenRunning", None)
+        if when_running is not None:  # after the reactor's own handlers
+            when_running(self._install_stop_signals)
         _tune_gc()
         d = self.platform.store.open()
         d.addCallback(lambda _: self.platform.store.add_config_version(
@@ -126,6 +132,26 @@ class PlatformService(MultiService):
             self._previous_hup = signal.signal(signal.SIGHUP, on_hup)
         except ValueError:  # not the main thread (tests)
             self._previous_hup = None
+
+    def _install_stop_signals(self) -> None:
+        reactor = self.platform.reactor
+
+        def on_stop(signum: int, frame: object) -> None:
+            reactor.callFromThread(self._stop_once, signal.Signals(signum).name)
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError):  # not the main thread (tests)
+                signal.signal(signum, on_stop)
+
+    def _stop_once(self, name: str) -> None:
+        """Stop the reactor on the first SIGTERM or SIGINT; note the others."""
+        if self._stopping:
+            self.log.info("Received {signal} while stopping: already stopping", signal=name)
+            return
+        self._stopping = True
+        self.log.info("Received {signal}, shutting down.", signal=name)
+        with contextlib.suppress(ReactorNotRunning):
+            self.platform.reactor.stop()
 
     def _remove_sighup(self) -> None:
         if self._previous_hup is not None:

@@ -73,7 +73,7 @@ class Platform:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """One platform process for the module; checks it stops cleanly on SIGTERM
-    (twistd ends by re-raising the signal, so the status is -SIGTERM)."""
+    (status 0; -SIGTERM too, as twistd's own handler would end)."""
     p = Platform(tmp_path_factory.mktemp("platform"))
     p.process.start()
     yield p
@@ -456,6 +456,31 @@ def test_invalid_config_stops_start_with_a_clear_error(tmp_path: Path, text: str
     assert result.returncode != 0
     assert str(path) in output and key in output, output
     assert "Traceback" not in output, output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT],
+                         ids=["SIGTERM", "SIGINT"])
+def test_a_second_stop_signal_while_stopping_is_no_error(tmp_path: Path,
+                                                          signum: int) -> None:
+    """Two stop signals at once (``make run`` under a supervisor: both make
+    and the supervisor pass the signal on) stop the platform once, cleanly,
+    with a log line for the second and no traceback."""
+    port = free_port()
+    process = PlatformProcess(tmp_path, f"[platform]\ndata_dir = '{tmp_path}/var'\n"
+                                        f"[sipproxy]\nlisten = ['udp:127.0.0.1:{port}']\n"
+                                        "[tlb]\nhttp_listen = ''\n")
+    process.start()
+    process.signal(signum)
+    time.sleep(0.002)  # two at once would be one to Python
+    process.signal(signum)
+    assert process.proc is not None
+    status = process.proc.wait(15)
+    log = process.log()
+    assert "Traceback" not in log, log
+    assert status in (0, -signum), log
+    assert log.count("telavox stopped") == 1, log
+    name = signal.Signals(signum).name
+    assert log.count(f"Received {name}") in (1, 2), log
 
 
 def test_port_in_use_stops_start_clearly(tmp_path: Path) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 from twisted.application.service import IService
+from twisted.internet.error import ReactorNotRunning
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
@@ -122,3 +124,31 @@ def test_reconfigure_refused_by_the_digest_server_changes_nothing(tmp_path: Path
 def test_factories_import(spec: object) -> None:
     """Every factory named in the table can be imported."""
     assert callable(spec.load())  # type: ignore[attr-defined]
+
+
+class _StoppingClock(Clock):
+    """A fake reactor that stops like Twisted's: a second stop raises."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stops = 0
+
+    def stop(self) -> None:
+        self.stops += 1
+        if self.stops > 1:
+            raise ReactorNotRunning("Can't stop reactor that isn't running.")
+
+    def callFromThread(self, f: Any, *args: Any) -> None:
+        f(*args)
+
+
+def test_a_second_stop_signal_stops_nothing_more(tmp_path: Path) -> None:
+    """SIGTERM or SIGINT stops the reactor once; another one while stopping
+    is logged and leaves the reactor alone (no ReactorNotRunning)."""
+    config = parse_config(f"[platform]\ndata_dir = '{tmp_path}'\n")
+    clock = _StoppingClock()
+    root = build_platform(config, clock, config_text="", config_source="test")
+    root._stop_once("SIGTERM")  # type: ignore[attr-defined]
+    root._stop_once("SIGTERM")  # type: ignore[attr-defined]
+    root._stop_once("SIGINT")  # type: ignore[attr-defined]
+    assert clock.stops == 1
